@@ -1,0 +1,94 @@
+// Command ten is the tenement process hypervisor: one process per tenant,
+// routed by subdomain, supervised, scaled to zero, managed over a REST API.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/version"
+)
+
+// exitError carries a specific process exit code up to main, for commands
+// whose exit status is part of their contract (e.g. `config --check`).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// globals are the flags every subcommand shares, named as in tenement.
+type globals struct {
+	server  string
+	token   string
+	dataDir string
+	config  string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, "ten:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "ten:", err)
+	return 1
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "ten",
+		Short: "Process hypervisor: one process per tenant, routed by subdomain",
+		Long: `ten runs one process per tenant and routes {id}.{service}.{domain} to it.
+It restarts crashed tenants, stops idle ones and wakes them on the next
+request, keeps its state in SQLite and is managed over a REST API.
+
+Configuration is read from --config, else $TENEMENT_CONFIG, else the first
+tenement.toml found in the working directory or its parents.`,
+		Version:       version.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("ten {{.Version}}\n")
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", envOr("TENEMENT_SERVER", "http://127.0.0.1:8080"), "URL of the running ten server (env TENEMENT_SERVER)")
+	pf.StringVar(&g.token, "token", os.Getenv("TENEMENT_TOKEN"), "API token (env TENEMENT_TOKEN; default: {data_dir}/api_token)")
+	pf.StringVar(&g.dataDir, "data-dir", "", "data directory, overrides [settings] data_dir (env TENEMENT_DATA_DIR)")
+	pf.StringVar(&g.config, "config", "", "path to tenement.toml (env TENEMENT_CONFIG)")
+
+	root.AddCommand(
+		newVersionCmd(),
+		newConfigCmd(g),
+		newMigrateCmd(g),
+	)
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,26 @@
+//go:build ten_testmigration_expand
+
+package migrations
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Built with -tags ten_testmigration_expand, the binary knows one more
+// migration than a release build: an expand 0003. Upgrade tests use such a
+// binary as the "new" version to check that the previous release still runs
+// on the migrated database.
+
+//go:embed testonly/expand/*.sql
+var testOnlyExpand embed.FS
+
+var testOnlyFS = mustSub(testOnlyExpand, "testonly/expand")
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

@@ -1,0 +1,225 @@
+// Package config reads tenement.toml, the file that describes the services a
+// ten server supervises.
+//
+// The format is the one tenement v0.2.x defines, so existing files keep
+// working: [process.NAME] is still accepted as the older spelling of
+// [service.NAME], and a service's runtime key as the older spelling of
+// isolation. Both are reported as deprecated instead of silently accepted so
+// that files can be migrated before the aliases go away.
+//
+// Parsing never stops at the first mistake. Everything beyond TOML syntax is
+// reported as a [Diagnostic] carrying the file, line and dotted key, so that
+// `ten config --check` can show every problem at once.
+package config
+
+import (
+	"path/filepath"
+	"slices"
+)
+
+// FileName is the name Discover looks for.
+const FileName = "tenement.toml"
+
+// Isolation levels.
+const (
+	IsolationProcess   = "process"
+	IsolationNamespace = "namespace"
+)
+
+// Restart policies.
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// Upgrade strategies.
+const (
+	StrategyAuto    = "auto"
+	StrategyHandoff = "handoff"
+	StrategyProxy   = "proxy"
+	StrategyRestart = "restart"
+)
+
+// Reverse proxies the upgrader may reconfigure.
+const (
+	ProxyNone  = "none"
+	ProxyCaddy = "caddy"
+	ProxyNginx = "nginx"
+)
+
+// The accepted values of the enumerated keys, in the order they are listed in
+// diagnostics.
+var (
+	isolations = []string{IsolationProcess, IsolationNamespace}
+	restarts   = []string{RestartAlways, RestartOnFailure, RestartNever}
+	strategies = []string{StrategyAuto, StrategyHandoff, StrategyProxy, StrategyRestart}
+	proxies    = []string{ProxyNone, ProxyCaddy, ProxyNginx}
+)
+
+// Config is the effective configuration: the file's values with aliases
+// resolved and defaults filled in. Its JSON form is what
+// `ten config --check --json` reports as "effective".
+type Config struct {
+	Path      string              `json:"path,omitempty"` // file loaded from ("" if defaults only)
+	Settings  Settings            `json:"settings"`
+	Services  map[string]*Service `json:"service"`   // [service.NAME]; [process.NAME] is an alias
+	Instances map[string][]string `json:"instances"` // [instances] svc = ["id1", "id2"]: auto-spawn on boot
+	Routing   Routing             `json:"routing"`
+	Upgrade   Upgrade             `json:"upgrade"`
+}
+
+// Settings is the [settings] table.
+type Settings struct {
+	DataDir             string `json:"data_dir"`              // default "/var/lib/tenement"
+	HealthCheckInterval int    `json:"health_check_interval"` // seconds, default 10
+	MaxRestarts         int    `json:"max_restarts"`          // default 3
+	RestartWindow       int    `json:"restart_window"`        // seconds, default 300
+	BackoffBaseMS       int    `json:"backoff_base_ms"`       // default 1000
+	BackoffMaxMS        int    `json:"backoff_max_ms"`        // default 60000
+	TLS                 TLS    `json:"tls"`                   // [settings.tls]
+}
+
+// TLS is the [settings.tls] table. It is parsed so that tenement files which
+// configure ACME keep loading without warnings.
+type TLS struct {
+	Enabled     bool   `json:"enabled"`
+	ACMEEmail   string `json:"acme_email,omitempty"`
+	Domain      string `json:"domain,omitempty"`
+	CacheDir    string `json:"cache_dir,omitempty"` // "" means {data_dir}/acme
+	Staging     bool   `json:"staging"`
+	HTTPSPort   int    `json:"https_port"` // default 443
+	HTTPPort    int    `json:"http_port"`  // default 80
+	DNSProvider string `json:"dns_provider,omitempty"`
+}
+
+// Service is one [service.NAME] table: a template from which instances are
+// spawned. The JSON names are the TOML keys.
+type Service struct {
+	Command        string            `json:"command"`
+	Args           []string          `json:"args"`
+	Health         string            `json:"health"` // HTTP path probed for health; default "/health"
+	Env            map[string]string `json:"env"`
+	Workdir        string            `json:"workdir,omitempty"`
+	Isolation      string            `json:"isolation"`       // "process" (default) or "namespace"; key alias "runtime"
+	Restart        string            `json:"restart"`         // "always", "on-failure" (default) or "never"
+	IdleTimeout    int               `json:"idle_timeout"`    // seconds; 0 never stops an idle instance
+	StartupTimeout int               `json:"startup_timeout"` // seconds, default 10
+	RequestTimeout int               `json:"request_timeout"` // seconds, default 30
+	StoragePersist bool              `json:"storage_persist"`
+	StorageQuotaMB int               `json:"storage_quota_mb"` // 0 means no quota
+	MemoryLimitMB  int               `json:"memory_limit_mb"`  // 0 means no limit
+	CPUShares      int               `json:"cpu_shares"`       // cgroup cpu.weight 1-10000; 0 means unset
+
+	// Socket is the Unix socket path pattern; it may use {name} and {id}.
+	Socket string `json:"socket"`
+	// Port is a fixed TCP port; 0 lets the supervisor allocate one.
+	Port int `json:"port,omitempty"`
+
+	// The keys below belong to tenement's container and VM isolation levels.
+	// They are kept so that such files still load, but process and namespace
+	// isolation ignore them.
+	Image     string  `json:"image,omitempty"`
+	Mounts    []Mount `json:"mounts,omitempty"`
+	Kernel    string  `json:"kernel,omitempty"`
+	Rootfs    string  `json:"rootfs,omitempty"`
+	MemoryMB  int     `json:"memory_mb,omitempty"`
+	VCPUs     int     `json:"vcpus,omitempty"`
+	VsockPort int     `json:"vsock_port,omitempty"`
+}
+
+// Mount is one [[service.NAME.mounts]] entry (tenement's OCI runtimes).
+type Mount struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	ReadOnly    bool   `json:"readonly"`
+}
+
+// Routing is the [routing] table.
+type Routing struct {
+	Default   string            `json:"default,omitempty"` // service that serves the bare domain
+	Subdomain map[string]string `json:"subdomain"`         // host pattern -> service
+	Path      map[string]string `json:"path"`              // path prefix -> service
+}
+
+// Upgrade is the [upgrade] table, read by the self-upgrade machinery.
+type Upgrade struct {
+	Repo          string `json:"repo"`           // GitHub owner/name releases come from
+	PublicKey     string `json:"public_key"`     // minisign key release assets are verified with
+	Strategy      string `json:"strategy"`       // auto (default), handoff, proxy or restart
+	Proxy         string `json:"proxy"`          // none (default), caddy or nginx
+	BinaryPath    string `json:"binary_path"`    // "" means the running executable
+	HealthTimeout int    `json:"health_timeout"` // seconds, default 30
+	StateDir      string `json:"state_dir"`      // "" means {data_dir}/upgrade
+	KeepBackups   int    `json:"keep_backups"`   // default 3
+}
+
+// Default returns the configuration used when no file exists: every default
+// and no services.
+func Default() *Config {
+	return &Config{
+		Settings: Settings{
+			DataDir:             "/var/lib/tenement",
+			HealthCheckInterval: 10,
+			MaxRestarts:         3,
+			RestartWindow:       300,
+			BackoffBaseMS:       1000,
+			BackoffMaxMS:        60000,
+			TLS: TLS{
+				HTTPSPort: 443,
+				HTTPPort:  80,
+			},
+		},
+		Services:  map[string]*Service{},
+		Instances: map[string][]string{},
+		Routing: Routing{
+			Subdomain: map[string]string{},
+			Path:      map[string]string{},
+		},
+		Upgrade: Upgrade{
+			Strategy:      StrategyAuto,
+			Proxy:         ProxyNone,
+			HealthTimeout: 30,
+			KeepBackups:   3,
+		},
+	}
+}
+
+// DefaultService returns a service with every default filled in and no
+// command.
+func DefaultService() *Service {
+	return &Service{
+		Args:           []string{},
+		Health:         "/health",
+		Env:            map[string]string{},
+		Isolation:      IsolationProcess,
+		Restart:        RestartOnFailure,
+		StartupTimeout: 10,
+		RequestTimeout: 30,
+		Socket:         "/tmp/tenement/{name}-{id}.sock",
+	}
+}
+
+// ServiceNames returns the names of the configured services, sorted.
+func (c *Config) ServiceNames() []string {
+	names := make([]string, 0, len(c.Services))
+	for name := range c.Services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DBPath is the path of the state database inside the data directory.
+func (c *Config) DBPath() string {
+	return filepath.Join(c.Settings.DataDir, "tenement.db")
+}
+
+// UpgradeStateDir is where the upgrader keeps its state: Upgrade.StateDir, or
+// {data_dir}/upgrade when that is empty.
+func (c *Config) UpgradeStateDir() string {
+	if c.Upgrade.StateDir != "" {
+		return c.Upgrade.StateDir
+	}
+	return filepath.Join(c.Settings.DataDir, "upgrade")
+}
