@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/runtime/api"
+)
+
+func newDeployCmd(g *globals) *cobra.Command {
+	var (
+		version string
+		weight  int
+		timeout int
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy SERVICE --version VERSION | deploy SERVICE:VERSION",
+		Short: "Spawn a new version, wait until it is healthy, and give it traffic",
+		Long: `Deploy spawns SERVICE:VERSION (the version is the instance id), waits up to
+--timeout seconds for it to pass its health check, then sets its routing
+weight. With --weight below 100 it is a canary; move all traffic over with
+ten route.`,
+		Example: `  ten deploy api --version v2 --weight 10
+  ten route api --from v1 --to v2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			service := args[0]
+			if s, v, ok := strings.Cut(service, ":"); ok {
+				if version != "" && version != v {
+					return &exitError{code: 2, err: fmt.Errorf("version given twice: %q and --version %q", v, version)}
+				}
+				service, version = s, v
+			}
+			if version == "" {
+				return &exitError{code: 2, err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
+			}
+			if weight < 0 || weight > 100 {
+				return &exitError{code: 2, err: fmt.Errorf("invalid --weight %d: must be between 0 and 100", weight)}
+			}
+			if timeout <= 0 {
+				return &exitError{code: 2, err: fmt.Errorf("invalid --timeout %d: must be a positive number of seconds", timeout)}
+			}
+			c, err := g.apiClient()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Duration(timeout+10)*time.Second)
+			defer cancel()
+			res, err := c.Deploy(ctx, api.DeployRequest{Process: service, Version: version, Weight: &weight, Timeout: &timeout})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s (%s, weight %d)\n", res.Instance, res.Status, res.Weight)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&version, "version", "v", "", "version to deploy (the instance id)")
+	f.IntVarP(&weight, "weight", "w", api.DefaultDeployWeight, "routing weight once healthy (0-100)")
+	f.IntVarP(&timeout, "timeout", "t", api.DefaultDeployTimeout, "seconds to wait for the health check")
+	return cmd
+}
+
+func newRouteCmd(g *globals) *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "route SERVICE --from VERSION --to VERSION",
+		Short: "Move all traffic of a service from one version to another",
+		Long: `Route sets the weight of SERVICE:TO to 100 and then that of SERVICE:FROM to
+0, so {service}.{domain} switches versions without a moment with no
+instance in rotation. Both instances keep running.`,
+		Example: "  ten route api --from v1 --to v2",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if from == "" || to == "" {
+				return &exitError{code: 2, err: fmt.Errorf("route needs --from and --to")}
+			}
+			c, err := g.apiClient()
+			if err != nil {
+				return err
+			}
+			res, err := c.Route(cmd.Context(), args[0], from, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Routed %s: %s (weight %d) -> %s (weight %d)\n",
+				args[0], res.FromInstance, res.FromWeight, res.ToInstance, res.ToWeight)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "version that loses the traffic")
+	cmd.Flags().StringVar(&to, "to", "", "version that gets the traffic")
+	return cmd
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/runtime/client"
+	"github.com/tenement/ten/runtime/logs"
+)
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var (
+		q      client.LogQuery
+		follow bool
+	)
+	cmd := &cobra.Command{
+		Use:   "logs [SERVICE[:ID]]",
+		Short: "Show or follow tenant output",
+		Long: `Show the most recent lines tenants wrote to stdout and stderr, oldest
+first, as "[OUT] service:id message" ("[ERR]" for stderr). With -f, print
+new lines as they arrive until interrupted.`,
+		Example: `  ten logs api:prod --limit 50
+  ten logs api --level stderr --search timeout
+  ten logs -f`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				service, id, _ := strings.Cut(args[0], ":")
+				if service == "" {
+					return &exitError{code: 2, err: fmt.Errorf("invalid instance %q: expected service or service:id", args[0])}
+				}
+				q.Service, q.ID = service, id
+			}
+			switch q.Level {
+			case "", logs.Stdout, logs.Stderr:
+			default:
+				return &exitError{code: 2, err: fmt.Errorf("invalid --level %q: want stdout or stderr", q.Level)}
+			}
+			if q.Limit < 0 {
+				return &exitError{code: 2, err: fmt.Errorf("invalid --limit %d", q.Limit)}
+			}
+			c, err := g.apiClient()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !follow {
+				es, err := c.Logs(cmd.Context(), q)
+				if err != nil {
+					return err
+				}
+				for _, e := range es {
+					fmt.Fprintln(out, client.FormatLogEntry(e))
+				}
+				return nil
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			connected := func() { fmt.Fprintln(cmd.ErrOrStderr(), "Following logs (Ctrl-C to stop)...") }
+			err = c.FollowLogs(ctx, q, connected, func(e logs.Entry) error {
+				_, err := fmt.Fprintln(out, client.FormatLogEntry(e))
+				return err
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			if err == nil {
+				return errors.New("the server closed the log stream")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.Level, "level", "", "only stdout or stderr")
+	f.StringVar(&q.Search, "search", "", "full-text search in messages")
+	f.IntVarP(&q.Limit, "limit", "n", 100, "number of lines to show")
+	f.BoolVarP(&follow, "follow", "f", false, "stream new lines as they arrive")
+	return cmd
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/runtime/scaffold"
+)
+
+func newInitCmd() *cobra.Command {
+	var name, command string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a tenement.toml for the project in this directory",
+		Long: `Create tenement.toml in the working directory. The project's manifest
+(package.json, pyproject.toml or requirements.txt, go.mod, Cargo.toml,
+Gemfile) decides the service name and start command unless --name and
+--command are given. An existing tenement.toml is never overwritten.`,
+		Example: `  ten init
+  ten init --name api --command "./api-server"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cwd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			path, p, err := scaffold.Init(cwd, name, command)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			detected := ""
+			if p.Framework != "" {
+				detected = fmt.Sprintf(" (detected: %s)", p.Framework)
+			}
+			fmt.Fprintf(out, "Created %s%s\n", filepath.Base(path), detected)
+			fmt.Fprintf(out, "  service: %s\n  command: %s\n", p.Name, p.Command)
+			if p.Note != "" {
+				fmt.Fprintf(out, "  note:    %s\n", p.Note)
+			}
+			fmt.Fprintf(out, "\nNext steps:\n  ten serve --port 8080 --domain localhost\n  ten token-gen\n  ten spawn %[1]s --id prod\n  curl http://prod.%[1]s.localhost:8080/\n", p.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "service name (default: detected from the project)")
+	cmd.Flags().StringVar(&command, "command", "", "command that starts one instance (default: detected)")
+	return cmd
+}
+
+func newCaddyCmd() *cobra.Command {
+	var (
+		domain  string
+		port    int
+		output  string
+		minimal bool
+	)
+	cmd := &cobra.Command{
+		Use:   "caddy",
+		Short: "Generate a Caddyfile that puts HTTPS in front of ten",
+		Long: `Print a Caddyfile for {domain} and *.{domain} that terminates TLS (Let's
+Encrypt) and proxies to ten on localhost:PORT, or write it to --output.`,
+		Example: `  ten caddy --domain example.com --port 8080
+  sudo ten caddy --domain example.com --output /etc/caddy/Caddyfile`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if domain == "" {
+				return &exitError{code: 2, err: errors.New("--domain is required, e.g. ten caddy --domain example.com")}
+			}
+			text := scaffold.Caddyfile(domain, port)
+			if minimal {
+				text = scaffold.CaddyfileMinimal(domain, port)
+			}
+			out := cmd.OutOrStdout()
+			if output == "" {
+				fmt.Fprint(out, text)
+				fmt.Fprint(out, scaffold.CaddyUsage(domain))
+				return nil
+			}
+			if err := os.WriteFile(output, []byte(text), 0o644); err != nil {
+				return fmt.Errorf("write Caddyfile: %w", err)
+			}
+			fmt.Fprintf(out, "Caddyfile written to: %s\n", output)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&domain, "domain", "d", "", "domain to serve (with all its subdomains)")
+	f.IntVarP(&port, "port", "p", 8080, "port ten serve listens on")
+	f.StringVarP(&output, "output", "o", "", "write the Caddyfile here instead of printing it")
+	f.BoolVar(&minimal, "minimal", false, "leave out compression and logging")
+	return cmd
+}
+
+func newInstallCmd(g *globals) *cobra.Command {
+	var (
+		domain      string
+		port        int
+		dryRun      bool
+		withCaddy   bool
+		dnsProvider string
+	)
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Show how ten would be installed as a systemd service",
+		Long: `Show the steps of a systemd installation and the unit file it writes:
+the binary in /usr/local/bin/ten, the configuration in /etc/tenement, the
+data in /var/lib/tenement and the unit tenement.service. Only --dry-run is
+supported; apply the steps by hand or with your configuration management.`,
+		Example: "  ten install --domain example.com --port 8080 --dry-run",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if domain == "" {
+				return &exitError{code: 2, err: errors.New("--domain is required, e.g. ten install --domain example.com --dry-run")}
+			}
+			if !dryRun {
+				return &exitError{code: 2, err: errors.New("only `ten install --dry-run` is supported: it prints the steps and the systemd unit to apply")}
+			}
+			// The configuration must exist, as the real installation copies it.
+			if _, err := g.configPath(); err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), scaffold.InstallPlan(domain, port, withCaddy, dnsProvider))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&domain, "domain", "d", "", "domain ten serves")
+	f.IntVarP(&port, "port", "p", 8080, "port ten serve listens on")
+	f.BoolVar(&dryRun, "dry-run", false, "print what would be done, change nothing")
+	f.BoolVar(&withCaddy, "caddy", false, "also set up Caddy as the HTTPS reverse proxy")
+	f.StringVar(&dnsProvider, "dns-provider", "", "DNS provider for wildcard certificates (with --caddy)")
+	return cmd
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/runtime/server"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var (
+		port     int
+		domain   string
+		host     string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Start the HTTP server: reverse proxy, supervisor and API",
+		Long: `Start the server. Requests for {id}.{service}.{domain} go to that instance,
+waking it if it is idle; requests for {service}.{domain} go to the
+service's instances by weight. /health, /metrics and the REST API under
+/api are served on every other host name.
+
+On SIGTERM or SIGINT the server stops accepting connections, lets in-flight
+requests finish, then stops the tenants it started.`,
+		Example: `  ten serve --port 8080 --domain example.com
+  ten serve --host 127.0.0.1 --port 0     # any free port, logged at start`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				// After the first signal a second one kills at once.
+				<-ctx.Done()
+				stop()
+			}()
+			return server.Run(ctx, server.Options{
+				Config: cfg,
+				Port:   port,
+				Bind:   host,
+				Domain: domain,
+				Logger: log,
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&port, "port", "p", 8080, "port to listen on (0 picks a free one)")
+	f.StringVarP(&domain, "domain", "d", server.DefaultDomain, "domain for subdomain routing, e.g. example.com")
+	f.StringVar(&host, "host", "0.0.0.0", "address to bind")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,172 @@
+// Command testapp is a tiny HTTP tenant used by tests of the supervisor,
+// the router and the server. It listens on 127.0.0.1:$PORT and serves:
+//
+//	/health      200 "ok", or 503 while $TESTAPP_UNHEALTHY_FILE exists
+//	/            JSON: pid, port, TESTAPP_NAME, method, path, host, headers
+//	/echo        the request body
+//	/sse?n=N     N server-sent events ("data: i"), flushed one by one
+//	/slow?ms=N   sleeps N ms (or until the client goes away), then 200
+//	/crash       exits with status 1 after answering
+//	/exit?code=N exits with status N after answering
+//
+// It writes one line per request to stdout and a start-up line to stderr.
+// Environment knobs for tests:
+//
+//	TESTAPP_NAME            echoed by / so a test can tell instances apart
+//	TESTAPP_UNHEALTHY_FILE  /health fails while this file exists
+//	TESTAPP_STARTUP_DELAY   e.g. "300ms": wait before listening
+//	TESTAPP_IGNORE_TERM     "1": ignore SIGTERM (tests of SIGKILL escalation)
+//	TESTAPP_PIDFILE         write the pid here once listening
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		log.Fatal("testapp: PORT is not set")
+	}
+	fmt.Fprintf(os.Stderr, "testapp starting pid=%d port=%s name=%s\n", os.Getpid(), port, os.Getenv("TESTAPP_NAME"))
+
+	if os.Getenv("TESTAPP_IGNORE_TERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if d, err := time.ParseDuration(os.Getenv("TESTAPP_STARTUP_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testapp: listen: %v\n", err)
+		os.Exit(2)
+	}
+	if p := os.Getenv("TESTAPP_PIDFILE"); p != "" {
+		if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "testapp: pidfile: %v\n", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", health)
+	mux.HandleFunc("/", info)
+	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("/sse", sse)
+	mux.HandleFunc("/slow", slow)
+	mux.HandleFunc("/crash", exitWith(1))
+	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		exitWith(code)(w, r)
+	})
+
+	srv := &http.Server{Handler: logRequests(mux), ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.Serve(ln); err != nil {
+		fmt.Fprintf(os.Stderr, "testapp: serve: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Printf("request %s %s host=%s\n", r.Method, r.URL.RequestURI(), r.Host)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func health(w http.ResponseWriter, r *http.Request) {
+	if f := os.Getenv("TESTAPP_UNHEALTHY_FILE"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	io.WriteString(w, "ok\n")
+}
+
+func info(w http.ResponseWriter, r *http.Request) {
+	wd, _ := os.Getwd()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"pid":     os.Getpid(),
+		"port":    os.Getenv("PORT"),
+		"name":    os.Getenv("TESTAPP_NAME"),
+		"workdir": wd,
+		"method":  r.Method,
+		"path":    r.URL.Path,
+		"query":   r.URL.RawQuery,
+		"host":    r.Host,
+		"headers": r.Header,
+	})
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	io.Copy(w, r.Body)
+}
+
+func sse(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n <= 0 {
+		n = 3
+	}
+	interval, err := time.ParseDuration(r.URL.Query().Get("interval"))
+	if err != nil {
+		interval = 10 * time.Millisecond
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	rc := http.NewResponseController(w)
+	for i := range n {
+		if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if i < n-1 {
+			select {
+			case <-time.After(interval):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+}
+
+func slow(w http.ResponseWriter, r *http.Request) {
+	ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+	select {
+	case <-time.After(time.Duration(ms) * time.Millisecond):
+		fmt.Fprintf(w, "slept %dms\n", ms)
+	case <-r.Context().Done():
+	}
+}
+
+// exitWith answers first, so the client sees a response, then exits: a
+// test of crash handling wants the process gone, not a broken request.
+func exitWith(code int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "exiting %d\n", code)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		fmt.Fprintf(os.Stderr, "testapp exiting with %d\n", code)
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			os.Exit(code)
+		}()
+	}
+}

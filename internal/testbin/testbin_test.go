@@ -1,0 +1,74 @@
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+const pkg = "github.com/tenement/ten/internal/testapp"
+
+func TestBuildOncePerKey(t *testing.T) {
+	var wg sync.WaitGroup
+	paths := make([]string, 4)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths[i] = Build(t, pkg)
+		}()
+	}
+	wg.Wait()
+	for _, p := range paths {
+		if p != paths[0] {
+			t.Fatalf("concurrent builds gave %q", paths)
+		}
+	}
+	st, err := os.Stat(paths[0])
+	if err != nil || st.Mode()&0o111 == 0 {
+		t.Fatalf("binary %v %v", st, err)
+	}
+	before := st.ModTime()
+	if Build(t, pkg) != paths[0] {
+		t.Fatal("second build, different path")
+	}
+	if st, _ := os.Stat(paths[0]); !st.ModTime().Equal(before) {
+		t.Fatal("rebuilt")
+	}
+
+	// Different flags are a different binary, side by side, under the
+	// requested name.
+	other := Build(t, "./internal/testapp", LDFlags("-s -w"), Name("testapp-stripped"))
+	if other == paths[0] || !strings.HasSuffix(other, "/testapp-stripped") {
+		t.Fatalf("flagged build at %q (plain at %q)", other, paths[0])
+	}
+	if _, err := os.Stat(paths[0]); err != nil {
+		t.Fatal("plain build overwritten")
+	}
+}
+
+func TestBuildFailureIsReported(t *testing.T) {
+	_, err := build("github.com/tenement/ten/internal/no-such-package")
+	if err == nil || !strings.Contains(err.Error(), "no-such-package") {
+		t.Fatalf("err = %v", err)
+	}
+	// Cached: asking again does not rebuild and fails the same way.
+	if _, err2 := build("github.com/tenement/ten/internal/no-such-package"); err2 == nil || err2.Error() != err.Error() {
+		t.Fatalf("second err = %v", err2)
+	}
+}
+
+func TestCGODisabled(t *testing.T) {
+	p := Build(t, pkg)
+	out, err := exec.Command("go", "version", "-m", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "CGO_ENABLED=0") {
+		t.Fatalf("not built with CGO_ENABLED=0:\n%s", out)
+	}
+}

@@ -1,0 +1,373 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenement/ten/runtime/supervisor"
+)
+
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
+	who := identityOf(r)
+	now := a.opts.Now()
+	out := []Instance{}
+	for _, in := range a.opts.Backend.List() {
+		if who.CanAccess(in.ID) {
+			out = append(out, instanceJSON(in, now))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func instanceJSON(in supervisor.Instance, now time.Time) Instance {
+	live := in.PID > 0 && in.State != supervisor.StateIdle && in.State != supervisor.StateStopped && in.State != supervisor.StateFailed
+	out := Instance{
+		ID:         in.Name(),
+		Service:    in.Service,
+		InstanceID: in.ID,
+		Port:       in.Port,
+		PID:        in.PID,
+		State:      string(in.State),
+		Health:     in.Health,
+		Restarts:   in.Restarts,
+		Weight:     in.Weight,
+		InFlight:   in.InFlight,
+		Adopted:    in.Adopted,
+	}
+	if live {
+		out.Socket, out.Listen = in.Addr, in.Addr
+		if !in.StartedAt.IsZero() {
+			out.UptimeSecs = max(0, int64(now.Sub(in.StartedAt)/time.Second))
+		}
+	}
+	last := in.LastRequest
+	if last.IsZero() {
+		last = in.StartedAt
+	}
+	if !last.IsZero() {
+		out.IdleSecs = max(0, int64(now.Sub(last)/time.Second))
+	}
+	return out
+}
+
+// instanceParam parses the {instance} path segment ("service:id") and
+// checks that the caller may touch it.
+func (a *API) instanceParam(w http.ResponseWriter, r *http.Request) (service, id string, ok bool) {
+	name := r.PathValue("instance")
+	service, id, err := supervisor.ParseName(name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid instance %q: expected service:id (letters, digits, '-' and '_')", name))
+		return "", "", false
+	}
+	if !a.allowed(w, r, id) {
+		return "", "", false
+	}
+	return service, id, true
+}
+
+func (a *API) allowed(w http.ResponseWriter, r *http.Request, id string) bool {
+	who := identityOf(r)
+	if !who.CanAccess(id) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("tenant token can only access instance '%s'", who.Tenant))
+		return false
+	}
+	return true
+}
+
+func (a *API) requireAdmin(w http.ResponseWriter, r *http.Request, what string) bool {
+	if !identityOf(r).Admin() {
+		writeError(w, http.StatusForbidden, what+" requires an admin token")
+		return false
+	}
+	return true
+}
+
+// validName checks a service and an id from a request body with the
+// supervisor's rules, so a bad name is a 400 before anything starts.
+func validName(w http.ResponseWriter, service, id string) bool {
+	switch {
+	case service == "":
+		writeError(w, http.StatusBadRequest, `missing field "process"`)
+		return false
+	case id == "":
+		writeError(w, http.StatusBadRequest, `missing field "id"`)
+		return false
+	}
+	if _, _, err := supervisor.ParseName(service + ":" + id); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid instance %q: names may use letters, digits, '-' and '_'", service+":"+id))
+		return false
+	}
+	return true
+}
+
+func (a *API) spawn(w http.ResponseWriter, r *http.Request) {
+	var req SpawnRequest
+	if !decode(w, r, &req) || !validName(w, req.Process, req.ID) || !a.allowed(w, r, req.ID) {
+		return
+	}
+	in, err := a.opts.Backend.Spawn(r.Context(), req.Process, req.ID)
+	if errors.Is(err, supervisor.ErrExists) {
+		// Spawning a running instance is not an error in tenement: the
+		// caller wanted it up, and it is.
+		if cur, ok := a.opts.Backend.Get(req.Process, req.ID); ok {
+			in, err = cur, nil
+		}
+	}
+	if err != nil {
+		a.backendError(w, "spawn", req.Process+":"+req.ID, err)
+		return
+	}
+	a.audit(r.Context(), "spawn", req.Process, req.ID, "")
+	writeJSON(w, http.StatusOK, SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID})
+}
+
+func (a *API) stop(w http.ResponseWriter, r *http.Request) {
+	service, id, ok := a.instanceParam(w, r)
+	if !ok {
+		return
+	}
+	if err := a.opts.Backend.Stop(r.Context(), service, id); err != nil {
+		a.backendError(w, "stop", service+":"+id, err)
+		return
+	}
+	a.audit(r.Context(), "stop", service, id, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) restart(w http.ResponseWriter, r *http.Request) {
+	service, id, ok := a.instanceParam(w, r)
+	if !ok {
+		return
+	}
+	in, err := a.opts.Backend.Restart(r.Context(), service, id)
+	if err != nil {
+		a.backendError(w, "restart", service+":"+id, err)
+		return
+	}
+	a.audit(r.Context(), "restart", service, id, "")
+	writeJSON(w, http.StatusOK, SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID})
+}
+
+func (a *API) setWeight(w http.ResponseWriter, r *http.Request) {
+	service, id, ok := a.instanceParam(w, r)
+	if !ok {
+		return
+	}
+	var req WeightRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Weight == nil {
+		writeError(w, http.StatusBadRequest, `missing field "weight"`)
+		return
+	}
+	if !validWeight(w, *req.Weight) {
+		return
+	}
+	if err := a.opts.Backend.SetWeight(r.Context(), service, id, *req.Weight); err != nil {
+		a.backendError(w, "set weight of", service+":"+id, err)
+		return
+	}
+	a.audit(r.Context(), "weight", service, id, fmt.Sprintf("weight=%d", *req.Weight))
+	writeJSON(w, http.StatusOK, WeightResponse{Instance: service + ":" + id, Weight: *req.Weight})
+}
+
+func validWeight(w http.ResponseWriter, weight int) bool {
+	if weight < 0 || weight > 100 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid weight %d: weight must be between 0 and 100", weight))
+		return false
+	}
+	return true
+}
+
+func (a *API) instanceHealth(w http.ResponseWriter, r *http.Request) {
+	service, id, ok := a.instanceParam(w, r)
+	if !ok {
+		return
+	}
+	in, err := a.opts.Backend.CheckHealth(r.Context(), service, id)
+	if err != nil {
+		a.backendError(w, "check health of", service+":"+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, HealthResponse{Instance: in.Name(), Health: in.Health, State: string(in.State)})
+}
+
+func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
+	if !a.requireAdmin(w, r, "deploy") {
+		return
+	}
+	var req DeployRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Version == "" && req.Process != "" {
+		writeError(w, http.StatusBadRequest, `missing field "version"`)
+		return
+	}
+	if !validName(w, req.Process, req.Version) {
+		return
+	}
+	weight, timeout := DefaultDeployWeight, DefaultDeployTimeout
+	if req.Weight != nil {
+		weight = *req.Weight
+	}
+	if req.Timeout != nil {
+		timeout = *req.Timeout
+	}
+	if !validWeight(w, weight) {
+		return
+	}
+	if timeout <= 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid timeout %d: must be a positive number of seconds", timeout))
+		return
+	}
+	name := req.Process + ":" + req.Version
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(timeout)*time.Second)
+	defer cancel()
+
+	in, err := a.opts.Backend.Spawn(ctx, req.Process, req.Version)
+	if errors.Is(err, supervisor.ErrExists) {
+		err = nil
+	}
+	if err == nil {
+		in, err = a.waitHealthy(ctx, req.Process, req.Version)
+	}
+	if err == nil {
+		err = a.opts.Backend.SetWeight(ctx, req.Process, req.Version, weight)
+	}
+	if err != nil {
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("deploy %s: not healthy within %ds", name, timeout))
+			return
+		}
+		a.backendError(w, "deploy", name, err)
+		return
+	}
+	a.audit(r.Context(), "deploy", req.Process, req.Version, fmt.Sprintf("weight=%d", weight))
+	writeJSON(w, http.StatusOK, DeployResponse{Instance: name, Socket: in.Addr, Weight: weight, Status: "healthy"})
+}
+
+// waitHealthy probes service:id until its health check passes or ctx ends.
+// Spawn already waited for readiness; this confirms it, and covers an
+// instance that existed before the deploy and is still starting.
+func (a *API) waitHealthy(ctx context.Context, service, id string) (supervisor.Instance, error) {
+	t := time.NewTicker(a.opts.HealthPoll)
+	defer t.Stop()
+	for {
+		in, err := a.opts.Backend.CheckHealth(ctx, service, id)
+		if err != nil {
+			return in, err
+		}
+		if in.Health == supervisor.HealthHealthy {
+			return in, nil
+		}
+		if in.State == supervisor.StateFailed {
+			return in, fmt.Errorf("%s:%s: %w", service, id, supervisor.ErrFailed)
+		}
+		select {
+		case <-ctx.Done():
+			return in, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (a *API) route(w http.ResponseWriter, r *http.Request) {
+	if !a.requireAdmin(w, r, "route swap") {
+		return
+	}
+	var req RouteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.From == "" && req.Process != "":
+		writeError(w, http.StatusBadRequest, `missing field "from"`)
+		return
+	case req.To == "" && req.Process != "":
+		writeError(w, http.StatusBadRequest, `missing field "to"`)
+		return
+	}
+	if !validName(w, req.Process, req.From) || !validName(w, req.Process, req.To) {
+		return
+	}
+	for _, v := range []string{req.From, req.To} {
+		if _, ok := a.opts.Backend.Get(req.Process, v); !ok {
+			a.backendError(w, "route", req.Process+":"+v, fmt.Errorf("%w", supervisor.ErrNotFound))
+			return
+		}
+	}
+	// Raise the new version first, so that no instant has no weight at all.
+	if err := a.opts.Backend.SetWeight(r.Context(), req.Process, req.To, 100); err != nil {
+		a.backendError(w, "route to", req.Process+":"+req.To, err)
+		return
+	}
+	if err := a.opts.Backend.SetWeight(r.Context(), req.Process, req.From, 0); err != nil {
+		a.backendError(w, "route from", req.Process+":"+req.From, err)
+		return
+	}
+	a.audit(r.Context(), "route", req.Process, req.From+" -> "+req.To, "weight swap: 0/100")
+	writeJSON(w, http.StatusOK, RouteResponse{
+		FromInstance: req.Process + ":" + req.From, ToInstance: req.Process + ":" + req.To,
+		FromWeight: 0, ToWeight: 100,
+	})
+}
+
+// backendError maps a supervisor error to a status and one clear line.
+func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
+	status := http.StatusInternalServerError
+	var msg string
+	switch {
+	case errors.Is(err, supervisor.ErrUnknownService):
+		status = http.StatusNotFound
+		service, _, _ := strings.Cut(name, ":")
+		msg = fmt.Sprintf("unknown service %q: it is not defined in tenement.toml", service)
+	case errors.Is(err, supervisor.ErrNotFound):
+		status = http.StatusNotFound
+		msg = fmt.Sprintf("instance %s not found", name)
+	case errors.Is(err, supervisor.ErrInvalidID):
+		status = http.StatusBadRequest
+		msg = fmt.Sprintf("invalid instance %q", name)
+	case errors.Is(err, supervisor.ErrBadWeight):
+		status = http.StatusBadRequest
+		msg = "weight must be between 0 and 100"
+	case errors.Is(err, supervisor.ErrExists):
+		status = http.StatusConflict
+		msg = fmt.Sprintf("instance %s already exists", name)
+	case errors.Is(err, supervisor.ErrShutdown):
+		status = http.StatusServiceUnavailable
+		msg = "server is shutting down"
+	case errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+		msg = fmt.Sprintf("%s %s: timed out", op, name)
+	default:
+		// ErrFailed and everything unexpected: the supervisor's message
+		// says what went wrong (exit status, health check); the API is
+		// authenticated, so the operator may see it.
+		msg = fmt.Sprintf("%s %s: %v", op, name, err)
+	}
+	if status >= 500 {
+		a.log.Error("api", "op", op, "instance", name, "err", err)
+	}
+	writeError(w, status, msg)
+}
+
+// audit records a management action in deploy_log, as tenement does. A
+// failure to write it is logged, not returned: the action already happened.
+func (a *API) audit(ctx context.Context, action, service, id, detail string) {
+	var d any
+	if detail != "" {
+		d = detail
+	}
+	_, err := a.opts.DB.ExecContext(context.WithoutCancel(ctx),
+		`INSERT INTO deploy_log (process, instance_id, action, detail, timestamp) VALUES (?, ?, ?, ?, ?)`,
+		service, id, action, d, a.opts.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		a.log.Error("audit log", "action", action, "instance", service+":"+id, "err", err)
+	}
+}

@@ -1,0 +1,73 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// TokenFile is the name of the admin token file in the data directory,
+// beside tenement.db, where `ten token-gen` leaves it for the CLI.
+const TokenFile = "api_token"
+
+// TokenPath returns {dataDir}/api_token.
+func TokenPath(dataDir string) string { return filepath.Join(dataDir, TokenFile) }
+
+// ReadToken reads the token saved in dataDir.
+func ReadToken(dataDir string) (string, error) {
+	p := TokenPath(dataDir)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no API token: tried --token, TENEMENT_TOKEN and %s; run `ten token-gen` first", p)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read API token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("API token file %s is empty; run `ten token-gen` to create a new token", p)
+	}
+	return tok, nil
+}
+
+// SaveToken writes token to {dataDir}/api_token with mode 0600. The file is
+// replaced atomically (temporary file, fsync, rename), so a reader never
+// sees half a token and a crash never leaves an empty file.
+func SaveToken(dataDir, token string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	p := TokenPath(dataDir)
+	f, err := os.CreateTemp(dataDir, ".api_token-*")
+	if err != nil {
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", fmt.Errorf("save API token: %w", err)
+	}
+	if d, err := os.Open(dataDir); err == nil {
+		d.Sync() // make the rename durable
+		d.Close()
+	}
+	return p, nil
+}

@@ -1,0 +1,412 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/runtime/api"
+)
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
+// env is one installation: a config file and a data directory, with the
+// ten and testapp binaries built for this test binary.
+type env struct {
+	t       testing.TB
+	ten     string
+	app     string
+	dir     string
+	dataDir string
+	config  string
+	nonce   string
+	mark    string // in the environment of every process this env starts
+}
+
+// newEnv writes config, where @APP@ stands for the testapp binary and @DIR@
+// for the env's directory.
+func newEnv(t testing.TB, config string) *env {
+	t.Helper()
+	e := &env{
+		t:     t,
+		ten:   testbin.Build(t, "./cmd/ten"),
+		app:   testbin.Build(t, "./internal/testapp"),
+		dir:   t.TempDir(),
+		nonce: randHex(8),
+		mark:  "TENTEST_MARK=" + randHex(8),
+	}
+	e.dataDir = filepath.Join(e.dir, "data")
+	e.config = filepath.Join(e.dir, "tenement.toml")
+	config = strings.NewReplacer("@APP@", e.app, "@DIR@", e.dir).Replace(config)
+	if err := os.WriteFile(e.config, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever happens to the servers, no tenant outlives the test.
+	t.Cleanup(e.killStrays)
+	return e
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// environ is the environment of processes this env starts: the test's own,
+// without settings that would point ten elsewhere.
+func (e *env) environ(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TENEMENT_") || strings.HasPrefix(kv, "TEN_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(append(out, e.mark), extra...)
+}
+
+// killStrays SIGKILLs every process carrying this env's mark: servers the
+// test did not stop and the tenants they left behind.
+func (e *env) killStrays() {
+	for _, pid := range e.markedPIDs() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func (e *env) markedPIDs() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(b, []byte{0}) {
+			if string(kv) == e.mark {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// server is a running `ten serve`.
+type server struct {
+	e      *env
+	cmd    *exec.Cmd
+	addr   string
+	url    string
+	out    *syncBuffer
+	exited chan struct{}
+	err    error // Wait's result, once exited is closed
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenRE = regexp.MustCompile(`msg="ten listening" addr=(\S+)`)
+
+// startServer runs `ten serve` on a free port and waits until it answers
+// /health. The test's cleanup stops it.
+func (e *env) startServer(t testing.TB) *server {
+	t.Helper()
+	cmd := exec.Command(e.ten, "serve", "--host", "127.0.0.1", "--port", "0", "--domain", "localhost",
+		"--config", e.config, "--data-dir", e.dataDir, "--log-level", "debug")
+	cmd.Env = e.environ("TEN_HEALTH_NONCE=" + e.nonce)
+	// Its own process group, so that ^C on the test does not reach it
+	// before the cleanup does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	s := &server{e: e, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(s.out, line)
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		s.err = cmd.Wait()
+		pw.Close()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.stop(t)
+		if t.Failed() || os.Getenv("TENTEST_VERBOSE") != "" {
+			t.Logf("ten serve output:\n%s", s.out.String())
+		}
+	})
+
+	select {
+	case s.addr = <-addrc:
+	case <-s.exited:
+		t.Fatalf("ten serve exited: %v\n%s", s.err, s.out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ten serve did not start listening:\n%s", s.out.String())
+	}
+	s.url = "http://" + s.addr
+	var h api.Health
+	if code := s.getJSON(t, "/health", "", &h); code != 200 || h.Status != "ok" {
+		t.Fatalf("/health: %d %+v", code, h)
+	}
+	return s
+}
+
+// stop sends SIGTERM and waits for a graceful exit, killing the server if
+// it takes too long.
+func (s *server) stop(t testing.TB) {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		t.Errorf("ten serve did not exit within 20s of SIGTERM")
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// kill9 kills the server process alone, leaving its tenants running.
+func (s *server) kill9(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s.exited
+}
+
+// httpClient has no proxy and no keep-alive surprises between servers.
+var httpClient = &http.Client{
+	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64},
+	Timeout:   60 * time.Second,
+}
+
+// request sends a request to the server with the given Host.
+func (s *server) request(t testing.TB, method, host, path string, body io.Reader, hdr http.Header) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, host, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s%s: read: %v", method, host, path, err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// tenantInfo is what testapp's / answers.
+type tenantInfo struct {
+	PID     int                 `json:"pid"`
+	Port    string              `json:"port"`
+	Name    string              `json:"name"`
+	Method  string              `json:"method"`
+	Path    string              `json:"path"`
+	Query   string              `json:"query"`
+	Host    string              `json:"host"`
+	Headers map[string][]string `json:"headers"`
+}
+
+// tenant GETs path from the tenant at host and decodes testapp's answer.
+func (s *server) tenant(t testing.TB, host, path string) tenantInfo {
+	t.Helper()
+	code, body, _ := s.request(t, "GET", host, path, nil, nil)
+	if code != 200 {
+		t.Fatalf("GET %s%s: %d %s", host, path, code, body)
+	}
+	var ti tenantInfo
+	if err := json.Unmarshal([]byte(body), &ti); err != nil {
+		t.Fatalf("GET %s%s: %q: %v", host, path, body, err)
+	}
+	return ti
+}
+
+// getJSON GETs an API path with token ("" for none) into v.
+func (s *server) getJSON(t testing.TB, path, token string, v any) int {
+	t.Helper()
+	hdr := http.Header{}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	code, body, _ := s.request(t, "GET", "", path, nil, hdr)
+	if code == 200 && v != nil {
+		if err := json.Unmarshal([]byte(body), v); err != nil {
+			t.Fatalf("GET %s: %q: %v", path, body, err)
+		}
+	}
+	return code
+}
+
+func (s *server) instances(t testing.TB, token string) map[string]api.Instance {
+	t.Helper()
+	var list []api.Instance
+	if code := s.getJSON(t, "/api/instances", token, &list); code != 200 {
+		t.Fatalf("GET /api/instances: %d", code)
+	}
+	m := map[string]api.Instance{}
+	for _, in := range list {
+		m[in.ID] = in
+	}
+	return m
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cliResult is the outcome of one ten command.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs the ten binary against s (or no server) with the env's config
+// and data directory.
+func (e *env) cli(t testing.TB, s *server, args ...string) cliResult {
+	t.Helper()
+	cmd := e.cliCmd(context.Background(), s, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := cliResult{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("ten %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+func (e *env) cliCmd(ctx context.Context, s *server, args ...string) *exec.Cmd {
+	full := []string{"--config", e.config, "--data-dir", e.dataDir}
+	if s != nil {
+		full = append(full, "--server", s.url)
+	}
+	cmd := exec.CommandContext(ctx, e.ten, append(full, args...)...)
+	cmd.Env = e.environ()
+	return cmd
+}
+
+// mustCLI runs a command that must succeed.
+func (e *env) mustCLI(t testing.TB, s *server, args ...string) string {
+	t.Helper()
+	r := e.cli(t, s, args...)
+	if r.code != 0 {
+		t.Fatalf("ten %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// adminToken runs `ten token-gen` and returns the saved token.
+func (e *env) adminToken(t testing.TB) string {
+	t.Helper()
+	out := e.mustCLI(t, nil, "token-gen")
+	b, err := os.ReadFile(filepath.Join(e.dataDir, "api_token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if !strings.Contains(out, "\n  "+tok+"\n") {
+		t.Fatalf("token-gen printed %q, saved %q", out, tok)
+	}
+	return tok
+}
+
+// tokenFrom extracts the token from token-gen output.
+func tokenFrom(t testing.TB, out string) string {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if tok, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "  "); ok && strings.HasPrefix(tok, api.TokenPrefix) {
+			return tok
+		}
+	}
+	t.Fatalf("no token in %q", out)
+	return ""
+}

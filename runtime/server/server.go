@@ -1,0 +1,251 @@
+// Package server wires `ten serve` together: the state database, the
+// supervisor, the router, the management API and the HTTP server, and takes
+// them down again in order on shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tenement/ten/migrations"
+	"github.com/tenement/ten/runtime/admin"
+	"github.com/tenement/ten/runtime/api"
+	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/router"
+	"github.com/tenement/ten/runtime/store"
+	"github.com/tenement/ten/runtime/supervisor"
+	"github.com/tenement/ten/version"
+)
+
+// Options configure Run.
+type Options struct {
+	Config *config.Config // required, with the data-dir override applied
+	Port   int            // ignored when Listener is set
+	Bind   string         // listen address; default 0.0.0.0 as tenement
+	Domain string         // base domain for {id}.{service}.{domain}; default "localhost"
+	Logger *slog.Logger
+
+	// Listener, if set, is served instead of listening on Bind:Port; an
+	// inherited socket is handed in this way.
+	Listener net.Listener
+
+	// DrainTimeout bounds how long shutdown waits for in-flight requests
+	// before closing their connections. Default 30s.
+	DrainTimeout time.Duration
+	// KeepTenants leaves the tenants running on shutdown (for a successor
+	// server to adopt) instead of stopping them.
+	KeepTenants bool
+	// Ready, if set, is called with the listening address once the server
+	// accepts requests.
+	Ready func(net.Addr)
+	// Supervisor adjusts the supervisor options before it is created
+	// (tests shorten its intervals).
+	Supervisor func(*supervisor.Options)
+}
+
+// DefaultDomain is the base domain when none is given, as tenement.
+const DefaultDomain = "localhost"
+
+// Run serves until ctx is cancelled (SIGTERM or SIGINT in `ten serve`), then
+// shuts down: stop accepting, drain in-flight requests, stop the tenants.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Config == nil {
+		return errors.New("server: no configuration")
+	}
+	if opts.Domain == "" {
+		opts.Domain = DefaultDomain
+	}
+	if opts.Bind == "" {
+		opts.Bind = "0.0.0.0"
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg := opts.Config
+
+	// Open creates the data directory (0700) when it does not exist yet.
+	db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := migrations.Inspect(ctx, db.DB)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+
+	// Listen before starting tenants: a taken port should fail the start
+	// before anything has been spawned.
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", net.JoinHostPort(opts.Bind, strconv.Itoa(opts.Port)))
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	defer ln.Close()
+
+	serverID := newServerID()
+	var sup *supervisor.Supervisor
+	metrics := api.NewMetrics(func() []supervisor.Instance { return sup.List() })
+	supOpts := supervisor.Options{
+		Config:   cfg,
+		DB:       db.DB,
+		ServerID: serverID,
+		Logger:   log.With("component", "supervisor"),
+	}
+	if opts.Supervisor != nil {
+		opts.Supervisor(&supOpts)
+	}
+	hook := supOpts.OnEvent
+	supOpts.OnEvent = func(e supervisor.Event) {
+		metrics.ObserveEvent(e)
+		if hook != nil {
+			hook(e)
+		}
+	}
+	sup, err = supervisor.New(supOpts)
+	if err != nil {
+		return err
+	}
+
+	if err := sup.Start(ctx); err != nil {
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+
+	rt := router.New(router.Options{
+		Backend: sup,
+		Domain:  opts.Domain,
+		Timeout: requestTimeout(cfg),
+		Observe: metrics.ObserveProxy,
+		Logger:  log.With("component", "router"),
+	})
+	// Log streams never go idle on their own; they end when shutdown
+	// starts so that draining does not wait for them.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	apiHandler := api.New(api.Options{
+		Backend: sup,
+		DB:      db.DB,
+		Health: api.Health{
+			Version:       version.Version,
+			APIVersion:    version.APIVersion,
+			PID:           os.Getpid(),
+			SchemaVersion: st.Version,
+			Nonce:         os.Getenv("TEN_HEALTH_NONCE"),
+			Capabilities:  admin.Capabilities,
+			ServerID:      serverID,
+		},
+		Metrics: metrics,
+		Logger:  log.With("component", "api"),
+		Streams: streams,
+	})
+
+	srv := &http.Server{
+		Handler:           Handler(rt, apiHandler),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	srv.RegisterOnShutdown(endStreams)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("ten listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
+		"domain", opts.Domain, "server_id", serverID, "version", version.Version)
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		log.Error("http server stopped", "err", err)
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return fmt.Errorf("serve: %w", err)
+	}
+	return shutdown(log, srv, sup, opts)
+}
+
+// shutdown is the one place the stopping order lives: stop accepting and
+// drain in-flight requests (bounded), then stop the tenants this server
+// owns, then (deferred by Run) close the database.
+func shutdown(log *slog.Logger, srv *http.Server, sup *supervisor.Supervisor, opts Options) error {
+	log.Info("shutting down: draining requests", "timeout", opts.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), opts.DrainTimeout)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("drain timed out; closing remaining connections", "err", err)
+		srv.Close()
+	}
+
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelStop()
+	if opts.KeepTenants {
+		log.Info("leaving tenants running")
+	} else {
+		log.Info("stopping tenants")
+	}
+	if err := sup.Shutdown(stopCtx, !opts.KeepTenants); err != nil {
+		errs = append(errs, fmt.Errorf("stop tenants: %w", err))
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// Handler sends requests for hosts under the domain to the router (tenants,
+// or a bare 404) and all others, such as 127.0.0.1:8080 or the domain
+// itself, to the API (/health, /metrics, /api/...).
+func Handler(rt *router.Router, apiHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Owns(r) {
+			rt.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+}
+
+// requestTimeout gives each service its request_timeout plus its
+// startup_timeout: a request that wakes an idle instance waits for the
+// start before its own time begins to matter.
+func requestTimeout(cfg *config.Config) func(string) time.Duration {
+	return func(service string) time.Duration {
+		svc, ok := cfg.Services[service]
+		if !ok {
+			return router.DefaultTimeout
+		}
+		req, start := svc.RequestTimeout, svc.StartupTimeout
+		if req <= 0 {
+			req = 30
+		}
+		if start <= 0 {
+			start = 10
+		}
+		return time.Duration(req+start) * time.Second
+	}
+}
+
+// newServerID names this server process in the database (instance owner,
+// lease holder). It is random per process: a restarted server is a new
+// server that adopts the old one's tenants.
+func newServerID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

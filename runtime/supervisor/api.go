@@ -1,0 +1,182 @@
+// Package supervisor runs tenant processes: it spawns them from the service
+// configuration, checks their health, restarts them with backoff, stops idle
+// ones and wakes them on the next request, and records every instance in the
+// state database so that another server over the same data directory can
+// adopt them.
+//
+// Tenants are not tied to the server's lifetime. Each runs in its own
+// process group, writes to log files the server opened for it (not to
+// pipes), and is recorded in instance_state with its pid and process start
+// time. A server that exits without stopping them (Shutdown(ctx, false), or
+// a crash) leaves them serving; the next server adopts every recorded
+// process that is still the same process, and never signals a pid that has
+// been reused.
+//
+// On disk, under settings.data_dir:
+//
+//	{service}/{id}/                    the instance's data directory (0700, its default workdir)
+//	.logs/{service}/{id}.stdout.log    its stdout (instance_state.log_path)
+//	.logs/{service}/{id}.stderr.log    its stderr
+//	.logs/.../*.log.idx                how far the log indexer has read
+//
+// The files are organised by concern: spawn.go starts a process and waits
+// for readiness, lifecycle.go holds the transitions (spawn, restart, stop)
+// and the restart policy, health.go the health loop, idle.go scale to zero
+// and request admission (Acquire), adopt.go recovery at start, ports.go
+// port allocation, state.go the database rows, proc.go signals and pid
+// checks.
+package supervisor
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tenement/ten/runtime/config"
+)
+
+// Sentinel errors. Errors returned by the Supervisor wrap these with context;
+// test them with errors.Is.
+var (
+	ErrUnknownService = errors.New("unknown service")
+	ErrInvalidID      = errors.New("invalid instance id")
+	ErrNotFound       = errors.New("instance not found")
+	ErrExists         = errors.New("instance already exists")
+	ErrBadWeight      = errors.New("weight must be between 0 and 100")
+	// ErrFailed means the instance gave up after max_restarts restarts
+	// within restart_window; it stays failed until spawned again.
+	ErrFailed = errors.New("instance failed")
+	// ErrShutdown is returned once Shutdown has been called.
+	ErrShutdown = errors.New("supervisor shut down")
+)
+
+// State is the lifecycle state of an instance.
+type State string
+
+const (
+	StateStarting   State = "starting"
+	StateRunning    State = "running"
+	StateUnhealthy  State = "unhealthy"
+	StateRestarting State = "restarting"
+	StateIdle       State = "idle" // stopped by scale-to-zero; woken by the next request
+	StateStopped    State = "stopped"
+	StateFailed     State = "failed"
+)
+
+// Health values reported in Instance.Health.
+const (
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthUnknown   = "unknown"
+)
+
+// Instance is a snapshot of one tenant instance.
+type Instance struct {
+	Service string `json:"service"`
+	ID      string `json:"id"`
+	// PID, Port, Addr and ProcStartTime describe the current process; they
+	// are zero when there is none (idle, stopped, failed).
+	PID           int    `json:"pid"`
+	Port          int    `json:"port"`
+	Addr          string `json:"addr"`            // 127.0.0.1:port, to dial
+	ProcStartTime int64  `json:"proc_start_time"` // ms since the epoch; with PID, names one process
+
+	State    State  `json:"state"`
+	Health   string `json:"health"` // healthy, unhealthy, unknown
+	Weight   int    `json:"weight"` // 0..100, for AcquireService
+	Restarts int    `json:"restarts"`
+	// Error is why it last exited, failed a health check or failed to
+	// start; empty while it is fine.
+	Error string `json:"error,omitempty"`
+
+	StartedAt   time.Time `json:"started_at"`   // when the current process became ready
+	LastRequest time.Time `json:"last_request"` // last Acquire or release
+	InFlight    int       `json:"in_flight"`    // acquired, not yet released
+
+	Owner string `json:"owner"` // server id supervising it
+	// LogPath is the stdout log file; logs.FilesFromPath gives both.
+	LogPath string `json:"log_path"`
+	Adopted bool   `json:"adopted"` // started by another server, not our child
+}
+
+// Name returns "service:id".
+func (i Instance) Name() string { return i.Service + ":" + i.ID }
+
+// ParseName splits "service:id".
+func ParseName(s string) (service, id string, err error) {
+	service, id, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q: want service:id", ErrInvalidID, s)
+	}
+	if err := validName(service); err != nil {
+		return "", "", fmt.Errorf("%w: %q: service: %v", ErrInvalidID, s, err)
+	}
+	if err := validName(id); err != nil {
+		return "", "", fmt.Errorf("%w: %q: id: %v", ErrInvalidID, s, err)
+	}
+	return service, id, nil
+}
+
+// EventKind says what happened to an instance.
+type EventKind string
+
+const (
+	EventSpawned   EventKind = "spawned"
+	EventReady     EventKind = "ready"
+	EventExited    EventKind = "exited"
+	EventUnhealthy EventKind = "unhealthy"
+	EventRestarted EventKind = "restarted"
+	EventFailed    EventKind = "failed"
+	EventStopped   EventKind = "stopped"
+	EventIdle      EventKind = "idle"
+	EventWoken     EventKind = "woken"
+	EventAdopted   EventKind = "adopted"
+)
+
+// Event is passed to Options.OnEvent. A crash produces exited, then
+// restarted once the replacement is ready (or failed when the budget is
+// spent); a health-check restart produces unhealthy, then restarted. Each
+// Restart call and each automatic restart that comes up produces exactly
+// one restarted event, so counting them gives a restart counter.
+type Event struct {
+	Kind     EventKind
+	Instance Instance // snapshot after the event
+	Err      error    // cause, for exited/unhealthy/failed
+	Time     time.Time
+}
+
+// Options configure a Supervisor.
+type Options struct {
+	Config   *config.Config
+	DB       *sql.DB // state database (store.DB embeds it), already migrated
+	ServerID string  // recorded as owner of the instances this server supervises
+	Logger   *slog.Logger
+
+	PortMin, PortMax int // tenant port range; default 30000-40000 as tenement
+
+	Now       func() time.Time // clock; default time.Now
+	StopGrace time.Duration    // SIGTERM -> SIGKILL; default 10s
+
+	// The intervals below override the config or the defaults when
+	// non-zero; tests use milliseconds.
+	HealthInterval   time.Duration // default settings.health_check_interval
+	IdleInterval     time.Duration // how often idle instances are looked for; default 1s
+	LivenessInterval time.Duration // how often adopted pids are polled; default 500ms
+	LogPollInterval  time.Duration // log indexer poll; default 250ms
+
+	// UnhealthyThreshold is the number of consecutive failed health checks
+	// after which an instance is restarted; default 3, as tenement.
+	UnhealthyThreshold int
+	// HealthTimeout bounds one health probe; default 5s, as tenement.
+	HealthTimeout time.Duration
+
+	// OnEvent, if set, is called for every lifecycle event (spawn, ready,
+	// exit, restart, failure, idle stop, wake, adoption), from the
+	// goroutine that caused it and never while the Supervisor holds a lock,
+	// so it may call List or Get. It should not block: the API uses it to
+	// count restarts for Prometheus.
+	OnEvent func(Event)
+}

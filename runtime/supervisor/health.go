@@ -1,0 +1,160 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tenement/ten/runtime/config"
+)
+
+// healthLoop probes every running instance each HealthInterval.
+func (s *Supervisor) healthLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.checkAll(ctx)
+		}
+	}
+}
+
+// checkAll probes the settled instances concurrently (a few at a time), so
+// one slow tenant does not delay the verdict on the others.
+func (s *Supervisor) checkAll(ctx context.Context) {
+	s.mu.Lock()
+	var todo []*inst
+	for _, in := range s.insts {
+		if in.live() {
+			todo = append(todo, in)
+		}
+	}
+	s.mu.Unlock()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, in := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s.checkOne(ctx, in)
+		}()
+	}
+	wg.Wait()
+}
+
+// checkOne probes in once and acts on the result: a failure marks it
+// unhealthy, and UnhealthyThreshold failures in a row restart it (unless
+// its policy is "never").
+func (s *Supervisor) checkOne(ctx context.Context, in *inst) {
+	s.mu.Lock()
+	p := in.proc
+	ok := in.live()
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	err := s.probe(ctx, in.svc, p)
+	if ctx.Err() != nil {
+		return
+	}
+
+	s.mu.Lock()
+	if in.proc != p || !in.live() || s.insts[in.key] != in || s.closed {
+		s.mu.Unlock()
+		return // changed while we probed, or no longer ours to act on
+	}
+	changed := false
+	var ev EventKind
+	if err == nil {
+		changed = in.health != HealthHealthy || in.state != StateRunning
+		in.health = HealthHealthy
+		in.state = StateRunning
+		in.healthFails = 0
+	} else {
+		in.healthFails++
+		changed = in.health != HealthUnhealthy || in.state != StateUnhealthy
+		in.health = HealthUnhealthy
+		in.state = StateUnhealthy
+		in.lastErr = err
+		if changed {
+			ev = EventUnhealthy
+		}
+		if in.healthFails >= s.opts.UnhealthyThreshold && in.svc.Restart != config.RestartNever {
+			changed = true
+			p.stopping = true
+			cause := fmt.Errorf("%d failed health checks, last: %w", in.healthFails, err)
+			if s.scheduleRestartOfLocked(in, p, cause) {
+				ev = EventUnhealthy
+			} else {
+				ev = EventFailed
+			}
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("health check failed", "instance", in.key.String(), "err", err)
+	}
+	if ev != "" {
+		s.emit(ev, in, err)
+	}
+	if changed {
+		if perr := s.persist(ctx, in); perr != nil {
+			s.log.Warn("record instance state", "instance", in.key.String(), "err", perr)
+		}
+	}
+}
+
+// scheduleRestartOfLocked is scheduleRestartLocked for an instance whose
+// process p is still running (unhealthy): the restart transition
+// terminates p first; if the instance has failed instead, p is terminated
+// in the background. Caller holds s.mu and has set p.stopping.
+func (s *Supervisor) scheduleRestartOfLocked(in *inst, p *process, cause error) bool {
+	if s.scheduleRestartLocked(in, cause) {
+		o := in.op
+		// scheduleRestartLocked started the transition with no process to
+		// stop; hand it p. The goroutine has not looked yet: it needs s.mu.
+		o.old = p
+		return true
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.terminate(s.life, p); err != nil {
+			s.log.Warn("stop failed instance", "instance", in.key.String(), "err", err)
+		}
+		s.mu.Lock()
+		s.releasePortLocked(p.port, in.key)
+		if in.proc == p {
+			in.proc = nil
+		}
+		s.mu.Unlock()
+		if err := s.persist(context.WithoutCancel(s.life), in); err != nil {
+			s.log.Warn("record instance state", "instance", in.key.String(), "err", err)
+		}
+	}()
+	return false
+}
+
+// CheckHealth probes service:id now, applies the result as the health loop
+// would, and returns the updated snapshot. An instance with no running
+// process is returned as it is.
+func (s *Supervisor) CheckHealth(ctx context.Context, service, id string) (Instance, error) {
+	if _, err := s.lookup(service, id); err != nil {
+		return Instance{}, err
+	}
+	s.mu.Lock()
+	in := s.insts[key{service, id}]
+	s.mu.Unlock()
+	if in == nil {
+		return Instance{}, fmt.Errorf("%s:%s: %w", service, id, ErrNotFound)
+	}
+	s.checkOne(ctx, in)
+	inst, _ := s.Get(service, id)
+	return inst, nil
+}

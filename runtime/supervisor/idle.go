@@ -1,0 +1,240 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Acquire returns the address to dial for one request to service:id and a
+// release func to call when the request is done (it keeps the in-flight
+// count that holds off the idle stop, and the last-request time).
+//
+// As in tenement, a request is never refused because the instance is not
+// up: an idle, stopped or unknown instance of a configured service is
+// started (concurrent callers share one start), and an instance that is
+// restarting after a crash is waited for. The wait is bounded by ctx and by
+// the transition itself (backoff plus startup_timeout). A failed instance
+// returns ErrFailed at once.
+func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr string, release func(), err error) {
+	svc, err := s.lookup(service, id)
+	if err != nil {
+		return "", nil, err
+	}
+	k := key{service, id}
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return "", nil, ErrShutdown
+		}
+		in := s.insts[k]
+		fresh := in == nil
+		if fresh {
+			in = s.newInst(k, svc)
+		}
+		if o := in.op; o != nil {
+			s.mu.Unlock()
+			if err := wait(ctx, o); err != nil && (ctx.Err() != nil || o.kind == opSpawn) {
+				return "", nil, err
+			}
+			continue
+		}
+		if p := in.proc; p != nil && in.live() && s.gone(p) {
+			// It died and the exit has not been handled yet (its Wait
+			// goroutine or the liveness poll is about to): handle it now,
+			// so this request waits for the respawn instead of failing.
+			s.mu.Unlock()
+			if !p.adopted {
+				<-p.done // closed just before onExit runs
+			}
+			p.markExited()
+			s.onExit(in, p)
+			continue
+		}
+		switch in.state {
+		case StateRunning, StateUnhealthy:
+			addr = in.proc.addr()
+			in.inFlight++
+			in.lastReq = s.now()
+			s.mu.Unlock()
+			return addr, s.releaser(in), nil
+		case StateFailed:
+			err := in.lastErr
+			s.mu.Unlock()
+			if err == nil {
+				err = ErrFailed
+			}
+			return "", nil, fmt.Errorf("%s: %w", k, err)
+		}
+		// Idle, stopped, or new: wake it.
+		prev := in.state
+		if fresh {
+			prev = ""
+		}
+		s.log.Info("waking instance", "instance", k.String(), "from", string(prev))
+		o := s.startOpLocked(in, opSpawn, prev, nil, 0)
+		s.mu.Unlock()
+		if err := wait(ctx, o); err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+func (s *Supervisor) releaser(in *inst) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			in.inFlight--
+			in.lastReq = s.now()
+			s.mu.Unlock()
+		})
+	}
+}
+
+// AcquireService picks one instance of service by weight and acquires it.
+// Candidates are taken from the first non-empty tier: running instances;
+// unhealthy ones (still up, perhaps recovering); ones starting or
+// restarting (the request waits for them); idle or stopped ones (one is
+// woken). Weight-0 and failed instances are never picked. ErrNotFound if
+// there is no candidate.
+func (s *Supervisor) AcquireService(ctx context.Context, service string) (id, addr string, release func(), err error) {
+	if s.cfg.Services[service] == nil {
+		return "", "", nil, fmt.Errorf("%w %q", ErrUnknownService, service)
+	}
+	s.mu.Lock()
+	var tiers [4][]*inst
+	for _, in := range s.insts {
+		if in.service != service || in.weight <= 0 {
+			continue
+		}
+		switch {
+		case in.live() && in.state == StateRunning:
+			tiers[0] = append(tiers[0], in)
+		case in.live():
+			tiers[1] = append(tiers[1], in)
+		case in.op != nil && in.op.kind != opStop:
+			tiers[2] = append(tiers[2], in)
+		case in.op != nil, in.state == StateIdle, in.state == StateStopped:
+			tiers[3] = append(tiers[3], in)
+		}
+	}
+	var pick *inst
+	for _, t := range tiers {
+		if pick = weighted(t); pick != nil {
+			break
+		}
+	}
+	s.mu.Unlock()
+	if pick == nil {
+		return "", "", nil, fmt.Errorf("service %q: %w: no instance with weight > 0", service, ErrNotFound)
+	}
+	addr, release, err = s.Acquire(ctx, service, pick.id)
+	return pick.id, addr, release, err
+}
+
+// weighted picks one instance at random in proportion to its weight.
+func weighted(c []*inst) *inst {
+	total := 0
+	for _, in := range c {
+		total += in.weight
+	}
+	if total <= 0 {
+		return nil
+	}
+	n := rand.IntN(total)
+	for _, in := range c {
+		if n -= in.weight; n < 0 {
+			return in
+		}
+	}
+	return c[len(c)-1]
+}
+
+// idleLoop stops instances that have had no request for their
+// idle_timeout, to scale to zero.
+func (s *Supervisor) idleLoop(ctx context.Context) {
+	t := time.NewTicker(s.opts.IdleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.stopIdle(ctx)
+		}
+	}
+}
+
+// stopIdle stops every instance idle for longer than its idle_timeout with
+// no request in flight. The decision and the start of the stop are made
+// under one lock, so a request cannot slip in between: Acquire either got
+// in first (in flight, not idle) or finds the stop in progress and waits
+// to wake the instance again.
+func (s *Supervisor) stopIdle(ctx context.Context) {
+	now := s.now()
+	s.mu.Lock()
+	var todo []*inst
+	for _, in := range s.insts {
+		if in.svc.IdleTimeout <= 0 || !in.live() || in.inFlight > 0 {
+			continue
+		}
+		last := in.lastReq
+		if in.startedAt.After(last) {
+			last = in.startedAt
+		}
+		if now.Sub(last) >= time.Duration(in.svc.IdleTimeout)*time.Second {
+			todo = append(todo, in)
+		}
+	}
+	s.mu.Unlock()
+	for _, in := range todo {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.idleStop(ctx, in, now)
+		}()
+	}
+}
+
+func (s *Supervisor) idleStop(ctx context.Context, in *inst, decided time.Time) {
+	s.mu.Lock()
+	// Re-check under the lock that starts the stop.
+	last := in.lastReq
+	if in.startedAt.After(last) {
+		last = in.startedAt
+	}
+	if !in.live() || in.inFlight > 0 || s.insts[in.key] != in || s.closed ||
+		decided.Sub(last) < time.Duration(in.svc.IdleTimeout)*time.Second {
+		s.mu.Unlock()
+		return
+	}
+	o := &op{kind: opStop, done: make(chan struct{})}
+	in.op = o
+	p := in.proc
+	p.stopping = true
+	s.mu.Unlock()
+
+	s.log.Info("stopping idle instance", "instance", in.key.String(), "idle", decided.Sub(last).Round(time.Second))
+	err := s.terminate(ctx, p)
+
+	s.mu.Lock()
+	s.releasePortLocked(p.port, in.key)
+	in.proc = nil
+	in.op = nil
+	in.state = StateIdle
+	in.health = HealthUnknown
+	o.err = err
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("idle stop", "instance", in.key.String(), "err", err)
+	}
+	if err := s.persist(context.WithoutCancel(ctx), in); err != nil {
+		s.log.Warn("record instance state", "instance", in.key.String(), "err", err)
+	}
+	s.emit(EventIdle, in, err)
+	close(o.done)
+}

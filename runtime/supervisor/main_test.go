@@ -1,0 +1,308 @@
+package supervisor
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/store"
+)
+
+const testappPkg = "github.com/tenement/ten/internal/testapp"
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SUPERVISOR_TEST_HELPER") != "" {
+		helperServer()
+		return
+	}
+	os.Exit(testbin.Main(m))
+}
+
+// helperServer is a whole server in another process, for tests of what
+// survives a server's death: it spawns web:alice, prints the instance as
+// JSON, and waits to be killed.
+func helperServer() {
+	dir := os.Getenv("SUPERVISOR_TEST_DATA_DIR")
+	db, err := openDBFile(filepath.Join(dir, "tenement.db"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	cfg := testConfig(dir)
+	cfg.Services["web"] = appService(os.Getenv("SUPERVISOR_TEST_APP"))
+	min, _ := json.Number(os.Getenv("SUPERVISOR_TEST_PORT_MIN")).Int64()
+	s, err := New(Options{Config: cfg, DB: db, ServerID: "helper", PortMin: int(min), PortMax: int(min) + 500,
+		LogPollInterval: 10 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	in, err := s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	json.NewEncoder(os.Stdout).Encode(in)
+	select {}
+}
+
+func openDBFile(path string) (*sql.DB, error) {
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return db.DB, nil
+}
+
+func openDB(t testing.TB, dir string) *sql.DB {
+	t.Helper()
+	db, err := openDBFile(filepath.Join(dir, "tenement.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// testConfig has fast restarts and no services.
+func testConfig(dataDir string) *config.Config {
+	cfg := config.Default()
+	cfg.Settings.DataDir = dataDir
+	cfg.Settings.MaxRestarts = 3
+	cfg.Settings.RestartWindow = 300
+	cfg.Settings.BackoffBaseMS = 50
+	cfg.Settings.BackoffMaxMS = 400
+	return cfg
+}
+
+// appService runs the test tenant.
+func appService(bin string, mods ...func(*config.Service)) *config.Service {
+	svc := config.DefaultService()
+	svc.Command = bin
+	svc.Env = map[string]string{"TESTAPP_NAME": "{name}-{id}"}
+	svc.StartupTimeout = 10
+	for _, m := range mods {
+		m(svc)
+	}
+	return svc
+}
+
+func testapp(t testing.TB) string { return testbin.Build(t, testappPkg) }
+
+// fakeClock is an injectable clock that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one test's world: a data directory, a database, a supervisor.
+type env struct {
+	t      *testing.T
+	dir    string
+	cfg    *config.Config
+	db     *sql.DB
+	s      *Supervisor
+	events *eventLog
+}
+
+type eventLog struct {
+	mu sync.Mutex
+	es []Event
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.es = append(l.es, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) count(kind EventKind, name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.es {
+		if e.Kind == kind && (name == "" || e.Instance.Name() == name) {
+			n++
+		}
+	}
+	return n
+}
+
+// last returns the latest event of a kind for an instance.
+func (l *eventLog) last(kind EventKind, name string) Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.es) - 1; i >= 0; i-- {
+		if e := l.es[i]; e.Kind == kind && e.Instance.Name() == name {
+			return e
+		}
+	}
+	return Event{}
+}
+
+// procs returns every process the events mentioned.
+func (l *eventLog) procs() map[int]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[int]int64{}
+	for _, e := range l.es {
+		if e.Instance.PID > 0 {
+			out[e.Instance.PID] = e.Instance.ProcStartTime
+		}
+	}
+	return out
+}
+
+// randomPorts gives each supervisor its own slice of ports, so that test
+// packages running in parallel do not race for the same free port. It
+// stays below both the default tenant range (30000-40000, used by other
+// packages' servers) and Linux's ephemeral range (32768-60999).
+func randomPorts() (int, int) {
+	lo := 20000 + rand.IntN(20)*500
+	return lo, lo + 499
+}
+
+// newEnv makes and starts a supervisor over a fresh data directory; mod
+// adjusts the config (services) and options before New. Every process it
+// ever reported is killed at cleanup.
+func newEnv(t *testing.T, mod func(cfg *config.Config, o *Options)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	db := openDB(t, dir)
+	e := newEnvAt(t, dir, cfg, db, mod)
+	if err := e.s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newEnvAt makes a supervisor over dir and db without starting it.
+func newEnvAt(t *testing.T, dir string, cfg *config.Config, db *sql.DB, mod func(cfg *config.Config, o *Options)) *env {
+	t.Helper()
+	e := &env{t: t, dir: dir, cfg: cfg, db: db, events: &eventLog{}}
+	lo, hi := randomPorts()
+	o := Options{
+		Config: cfg, DB: db, ServerID: "server-" + t.Name(),
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PortMin:          lo,
+		PortMax:          hi,
+		StopGrace:        2 * time.Second,
+		HealthInterval:   50 * time.Millisecond,
+		IdleInterval:     20 * time.Millisecond,
+		LivenessInterval: 20 * time.Millisecond,
+		LogPollInterval:  20 * time.Millisecond,
+		OnEvent:          e.events.add,
+	}
+	if testing.Verbose() {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	if mod != nil {
+		mod(cfg, &o)
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s = s
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx, true); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		// Anything left over, but only if the pid is still the same
+		// process: pids are reused, and a stranger must not be killed.
+		for pid, start := range e.events.procs() {
+			if SameProcess(pid, start) {
+				t.Errorf("tenant pid %d outlived the test", pid)
+				syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
+	})
+	return e
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// get fetches http://addr/path and returns the body.
+func get(t testing.TB, addr, path string) (int, []byte) {
+	t.Helper()
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", addr, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", addr, path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// info is what the test tenant's / returns.
+type info struct {
+	PID     int    `json:"pid"`
+	Port    string `json:"port"`
+	Name    string `json:"name"`
+	Workdir string `json:"workdir"`
+}
+
+func getInfo(t testing.TB, addr string) info {
+	t.Helper()
+	code, b := get(t, addr, "/")
+	if code != 200 {
+		t.Fatalf("GET / = %d %s", code, b)
+	}
+	var i info
+	if err := json.Unmarshal(b, &i); err != nil {
+		t.Fatalf("GET /: %v: %s", err, b)
+	}
+	return i
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool { return pidAlive(pid) }

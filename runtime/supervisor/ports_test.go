@@ -1,0 +1,95 @@
+package supervisor
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tenement/ten/runtime/config"
+)
+
+// freeRange finds n consecutive bindable ports.
+func freeRange(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		lo, _ := randomPorts()
+		lo += 400
+		ok := true
+		for p := lo; p < lo+n; p++ {
+			if !canBind(p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return lo
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+func TestAllocPortSkipsBusyAndRecordedPorts(t *testing.T) {
+	lo := freeRange(t, 4)
+	e := newEnv(t, func(cfg *config.Config, o *Options) {
+		o.PortMin, o.PortMax = lo, lo+3
+	})
+	ctx := context.Background()
+	e.s.mu.Lock()
+	e.s.next = lo // the search starts at a random place; pin it
+	e.s.mu.Unlock()
+	// lo is taken by a foreign listener, lo+1 by another server's live
+	// tenant recorded in the database.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := e.db.Exec(`INSERT INTO instance_state (process, instance_id, port, pid, status, updated_at, owner)
+		VALUES ('other', 'x', ?, 12345, 'running', 'now', 'other-server')`, lo+1); err != nil {
+		t.Fatal(err)
+	}
+	// An idle row's port is free for reuse.
+	if _, err := e.db.Exec(`INSERT INTO instance_state (process, instance_id, port, pid, status, updated_at)
+		VALUES ('other', 'y', ?, 0, 'idle', 'now')`, lo+2); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.s.allocPort(ctx, key{"s", "a"}, 0)
+	if err != nil || a != lo+2 {
+		t.Fatalf("first port %d %v, want %d", a, err, lo+2)
+	}
+	b, err := e.s.allocPort(ctx, key{"s", "b"}, 0)
+	if err != nil || b != lo+3 {
+		t.Fatalf("second port %d %v, want %d", b, err, lo+3)
+	}
+	if _, err := e.s.allocPort(ctx, key{"s", "c"}, 0); err == nil || !strings.Contains(err.Error(), "no free port") {
+		t.Fatalf("exhausted range: %v", err)
+	}
+	e.s.mu.Lock()
+	e.s.releasePortLocked(a, key{"s", "other"}) // not the holder: no effect
+	e.s.releasePortLocked(a, key{"s", "a"})
+	e.s.mu.Unlock()
+	c, err := e.s.allocPort(ctx, key{"s", "c"}, 0)
+	if err != nil || c != a {
+		t.Fatalf("after release %d %v, want %d", c, err, a)
+	}
+	// A fixed port is used as is, if it is free.
+	if _, err := e.s.allocPort(ctx, key{"s", "d"}, lo); err == nil {
+		t.Fatal("busy fixed port allocated")
+	}
+}
+
+func TestBuildEnv(t *testing.T) {
+	got := buildEnv(
+		[]string{"PATH=/bin", "HOME=/root", "LISTEN_FDS=3", "LISTEN_PID=1", "NOTIFY_SOCKET=/run/x", "TEN_HEALTH_NONCE=n", "PORT=1"},
+		map[string]string{"DB": "/data/a.db", "HOME": "/srv"},
+		map[string]string{"PORT": "30001"},
+	)
+	want := []string{"DB=/data/a.db", "HOME=/srv", "PATH=/bin", "PORT=30001"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("env %q, want %q", got, want)
+	}
+}

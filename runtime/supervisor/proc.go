@@ -1,0 +1,155 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	psprocess "github.com/shirou/gopsutil/v3/process"
+)
+
+// ProcStartTime returns when process pid started, in milliseconds since the
+// epoch, as recorded in instance_state.proc_start_time. Together with the
+// pid it names one process: a pid can be reused, the pair cannot.
+func ProcStartTime(pid int) (int64, error) {
+	p, err := psprocess.NewProcess(int32(pid))
+	if err != nil {
+		return 0, err
+	}
+	return p.CreateTime()
+}
+
+func procStartTime(pid int) (int64, error) { return ProcStartTime(pid) }
+
+// startTimeSlack tolerates the jitter of derived start times: gopsutil
+// computes them from the boot time, which the kernel derives from the wall
+// clock and which moves when the clock is stepped.
+const startTimeSlack = 1000 // ms
+
+// SameProcess reports whether pid is alive and is the process that started
+// at startMS (see ProcStartTime). A pid that is alive with another start
+// time has been reused by a stranger, which must never be signalled.
+func SameProcess(pid int, startMS int64) bool {
+	if pid <= 0 || startMS <= 0 || !pidAlive(pid) {
+		return false
+	}
+	st, err := ProcStartTime(pid)
+	if err != nil {
+		return false
+	}
+	d := st - startMS
+	return d >= -startTimeSlack && d <= startTimeSlack
+}
+
+// pidAlive reports whether pid exists and is not a zombie.
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	return !isZombie(pid)
+}
+
+// isZombie reads the state from /proc/pid/stat where there is one. A
+// zombie has exited but not been reaped (by its parent, which may be the
+// server that spawned it and is still shutting down).
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
+}
+
+// killGroup signals the process group led by pid (tenants run in their
+// own group, pgid = pid). It reports whether the group existed.
+func killGroup(pid int, sig syscall.Signal) bool {
+	return syscall.Kill(-pid, sig) == nil
+}
+
+// signal sends sig to p's group, or to p alone if it does not lead a group
+// (an adopted process spawned by something else).
+func signal(p *process, sig syscall.Signal) error {
+	if pgid, err := syscall.Getpgid(p.pid); err == nil && pgid == p.pid {
+		if err := syscall.Kill(-p.pid, sig); err == nil || errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+	}
+	if err := syscall.Kill(p.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// terminate stops p: SIGTERM to its process group, SIGKILL after
+// StopGrace. It returns once p is gone.
+func (s *Supervisor) terminate(ctx context.Context, p *process) error {
+	return s.terminateWithin(ctx, p, s.opts.StopGrace)
+}
+
+func (s *Supervisor) terminateWithin(ctx context.Context, p *process, grace time.Duration) error {
+	if s.gone(p) {
+		return nil
+	}
+	if p.adopted && !SameProcess(p.pid, p.startTime) {
+		return nil // gone, or the pid now belongs to someone else
+	}
+	if err := signal(p, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM pid %d: %w", p.pid, err)
+	}
+	if s.waitGone(ctx, p, grace) {
+		return nil
+	}
+	s.log.Warn("process ignored SIGTERM, killing", "pid", p.pid, "grace", grace)
+	if p.adopted && !SameProcess(p.pid, p.startTime) {
+		return nil
+	}
+	if err := signal(p, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL pid %d: %w", p.pid, err)
+	}
+	if s.waitGone(ctx, p, 5*time.Second) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("pid %d still alive after SIGKILL", p.pid)
+}
+
+// gone reports whether p has exited. For a child, the kernel knows before
+// our Wait goroutine has closed done: a zombie, or a pid already reaped.
+func (s *Supervisor) gone(p *process) bool {
+	return p.exited() || !pidAlive(p.pid)
+}
+
+// waitGone waits up to d for p to exit. Our children are reaped by their
+// Wait goroutine; adopted processes are polled.
+func (s *Supervisor) waitGone(ctx context.Context, p *process, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.gone(p) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return true
+		case <-t.C:
+			return s.gone(p)
+		case <-ctx.Done():
+			return s.gone(p)
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/logs"
+)
+
+// launch starts a process for in: a port, the data directory, the log
+// files as its stdout and stderr, its own process group. It does not wait
+// for readiness.
+func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
+	svc := in.svc
+	if err := checkIsolation(svc.Isolation); err != nil {
+		return nil, err
+	}
+	if svc.MemoryLimitMB > 0 || svc.CPUShares > 0 {
+		// Recorded in the configuration, not enforced yet: enforcing needs
+		// a delegated cgroup v2 subtree, which a plain service may not have.
+		s.log.Debug("resource limits are not enforced", "instance", in.key.String(),
+			"memory_limit_mb", svc.MemoryLimitMB, "cpu_shares", svc.CPUShares)
+	}
+
+	dir := s.instanceDir(in.key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	files := logs.FilesFor(s.dataDir, in.service, in.id)
+	// The previous process is gone: index what it left, including a last
+	// line without a newline (a panic, say), before a new writer appends.
+	if err := s.indexer.UnwatchFiles(ctx, files); err != nil {
+		s.log.Warn("final log index", "instance", in.key.String(), "err", err)
+	}
+	stdout, stderr, err := openLogs(files)
+	if err != nil {
+		return nil, err
+	}
+	// The child has its own copies; ours are only needed until Start.
+	defer stdout.Close()
+	defer stderr.Close()
+
+	port, err := s.allocPort(ctx, in.key, svc.Port)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			s.releasePortLocked(port, in.key)
+			s.mu.Unlock()
+		}
+	}()
+
+	vars := config.Vars{Name: in.service, ID: in.id, DataDir: s.dataDir, Port: port}
+	command := svc.CommandFor(vars)
+	if command == "" {
+		return nil, errors.New("service has no command")
+	}
+	workdir := svc.Interpolate(svc.Workdir, vars)
+	if workdir == "" {
+		workdir = dir
+		// A relative command with a slash ("./app") means relative to where
+		// the server runs, not to the data directory we chose.
+		if strings.Contains(command, "/") && !filepath.IsAbs(command) {
+			if abs, err := filepath.Abs(command); err == nil {
+				command = abs
+			}
+		}
+	}
+
+	cmd := exec.Command(command, svc.ArgsFor(vars)...)
+	cmd.Dir = workdir
+	cmd.Env = buildEnv(os.Environ(), svc.EnvFor(vars), map[string]string{
+		"PORT":        strconv.Itoa(port),
+		"SOCKET_PATH": svc.SocketPath(vars),
+	})
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	// Its own process group, so that stopping it reaches its children and a
+	// Ctrl-C aimed at the server does not reach the tenants.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := applyIsolation(cmd.SysProcAttr, svc.Isolation); err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", command, err)
+	}
+
+	p := &process{pid: cmd.Process.Pid, port: port, done: make(chan struct{})}
+	p.startTime, err = procStartTime(p.pid)
+	if err != nil {
+		// It died at once; Wait below reports how.
+		s.log.Debug("process start time", "pid", p.pid, "err", err)
+	}
+	go func() {
+		st, err := cmd.Process.Wait()
+		if err == nil && !st.Success() {
+			err = exitError(st)
+		}
+		p.exitErr = err
+		// Reap stragglers the tenant left in its group (a shell's
+		// background jobs), so that they do not hold its port.
+		killGroup(p.pid, syscall.SIGKILL)
+		p.markExited()
+		s.onExit(in, p)
+	}()
+
+	s.mu.Lock()
+	in.proc = p
+	in.logPath = files.Stdout
+	s.mu.Unlock()
+	s.indexer.WatchFiles(in.service, in.id, files)
+	if perr := s.persist(ctx, in); perr != nil {
+		s.log.Warn("record instance state", "instance", in.key.String(), "err", perr)
+	}
+	s.log.Info("spawned", "instance", in.key.String(), "pid", p.pid, "port", port, "command", command)
+	ok = true
+	return p, nil
+}
+
+func exitError(st *os.ProcessState) error {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Errorf("killed by signal %v", ws.Signal())
+	}
+	return fmt.Errorf("exited with status %d", st.ExitCode())
+}
+
+// openLogs opens the instance's log files for appending; they are handed
+// to the child as fds 1 and 2, so the tenant keeps its output when the
+// server goes away.
+func openLogs(f logs.Files) (stdout, stderr *os.File, err error) {
+	if err := os.MkdirAll(filepath.Dir(f.Stdout), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create log dir: %w", err)
+	}
+	stdout, err = os.OpenFile(f.Stdout, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log: %w", err)
+	}
+	stderr, err = os.OpenFile(f.Stderr, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		stdout.Close()
+		return nil, nil, fmt.Errorf("open log: %w", err)
+	}
+	return stdout, stderr, nil
+}
+
+// strippedEnv are variables of the server's own environment that must not
+// reach a tenant: they describe the server's sockets and supervisor, and a
+// tenant inheriting LISTEN_FDS would believe it was socket-activated.
+var strippedEnv = []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"}
+
+// buildEnv is the server's environment minus strippedEnv and TEN_*
+// variables, then the service's env, then the standard variables, each
+// layer overriding the one before.
+func buildEnv(base []string, layers ...map[string]string) []string {
+	m := map[string]string{}
+	for _, kv := range base {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "TEN_") {
+			continue
+		}
+		m[k] = v
+	}
+	for _, k := range strippedEnv {
+		delete(m, k)
+	}
+	for _, l := range layers {
+		for k, v := range l {
+			m[k] = v
+		}
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// probeClient makes health requests: no keep-alive, so that probes never
+// reuse a connection to a process that has since been replaced.
+var probeClient = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// waitReady polls p until its port accepts a connection and its health path
+// answers 2xx, within the service's startup_timeout.
+func (s *Supervisor) waitReady(ctx context.Context, in *inst, p *process) error {
+	timeout := time.Duration(max(in.svc.StartupTimeout, 1)) * time.Second
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	delay := 5 * time.Millisecond
+	for {
+		if p.exited() {
+			return fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
+		}
+		err := s.probe(pctx, in.svc, p)
+		if err == nil {
+			return nil
+		}
+		if pctx.Err() == nil || last == nil {
+			last = err // not the probe the deadline cut short: that says less
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
+		case <-pctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("not ready within startup_timeout %s: %v%s", timeout, last, s.stderrTail(in))
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
+
+// probe checks p once: TCP connect, then GET of the health path (if any)
+// must answer 2xx.
+func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.HealthTimeout)
+	defer cancel()
+	// A connect to localhost is immediate or refused; one that hangs (a
+	// full accept queue) should not use up a whole startup timeout.
+	d := net.Dialer{Timeout: min(s.opts.HealthTimeout, time.Second)}
+	c, err := d.DialContext(ctx, "tcp", p.addr())
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", p.addr(), err)
+	}
+	c.Close()
+	if svc.Health == "" {
+		return nil
+	}
+	path := svc.Health
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr()+path, nil)
+	if err != nil {
+		return fmt.Errorf("health request: %w", err)
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("health %s: %w", path, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("health %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// stderrTail returns the last lines of the instance's stderr log, to make
+// a failed start self-explanatory.
+func (s *Supervisor) stderrTail(in *inst) string {
+	f, err := os.Open(logs.FilesFor(s.dataDir, in.service, in.id).Stderr)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const n = 2048
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if off > 0 && len(lines) > 1 {
+		lines = lines[1:] // the first is cut
+	}
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	tail := strings.TrimSpace(strings.Join(lines, "\n"))
+	if tail == "" {
+		return ""
+	}
+	return "; stderr: " + string(bytes.ToValidUTF8([]byte(tail), []byte("?")))
+}

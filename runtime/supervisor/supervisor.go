@@ -1,0 +1,310 @@
+package supervisor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/logs"
+)
+
+// Supervisor owns the tenant instances of one server. Its methods are safe
+// for concurrent use.
+type Supervisor struct {
+	opts    Options
+	cfg     *config.Config
+	dataDir string // settings.data_dir, absolute: tenants run elsewhere
+	log     *slog.Logger
+	now     func() time.Time
+	indexer *logs.Indexer
+
+	// life is the Supervisor's lifetime: loops and transitions run under it
+	// (never under a caller's context, so that one impatient request does
+	// not cancel a wake other requests are waiting for).
+	life context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup // loops and transitions
+
+	startMu sync.Mutex // guards started: Start runs once
+	started bool
+
+	dbMu sync.Mutex // orders state writes; see persist
+
+	// mu guards the fields below and the mutable fields of every inst. It
+	// is never held across a process start, a probe, a signal wait or a
+	// database write.
+	mu     sync.Mutex
+	insts  map[key]*inst
+	ports  map[int]key // ports handed out and not yet released
+	next   int         // where the next port search starts
+	closed bool
+}
+
+// New checks the options and returns a Supervisor. Spawn, Stop and the
+// other methods work at once; Start adopts running instances and starts
+// the background loops.
+func New(opts Options) (*Supervisor, error) {
+	if opts.Config == nil {
+		return nil, errors.New("supervisor: Options.Config is nil")
+	}
+	if opts.DB == nil {
+		return nil, errors.New("supervisor: Options.DB is nil")
+	}
+	if opts.Config.Settings.DataDir == "" {
+		return nil, errors.New("supervisor: settings.data_dir is empty")
+	}
+	dataDir, err := filepath.Abs(opts.Config.Settings.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: data_dir: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PortMin == 0 && opts.PortMax == 0 {
+		opts.PortMin, opts.PortMax = 30000, 40000
+	}
+	if opts.PortMin <= 0 || opts.PortMax > 65535 || opts.PortMin > opts.PortMax {
+		return nil, fmt.Errorf("supervisor: bad port range %d-%d", opts.PortMin, opts.PortMax)
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 10 * time.Second
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = time.Duration(max(opts.Config.Settings.HealthCheckInterval, 1)) * time.Second
+	}
+	if opts.IdleInterval <= 0 {
+		opts.IdleInterval = time.Second
+	}
+	if opts.LivenessInterval <= 0 {
+		opts.LivenessInterval = 500 * time.Millisecond
+	}
+	if opts.LogPollInterval <= 0 {
+		opts.LogPollInterval = 250 * time.Millisecond
+	}
+	if opts.UnhealthyThreshold <= 0 {
+		opts.UnhealthyThreshold = 3
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = 5 * time.Second
+	}
+	s := &Supervisor{
+		opts:    opts,
+		cfg:     opts.Config,
+		dataDir: dataDir,
+		log:     opts.Logger,
+		now:     opts.Now,
+		insts:   map[key]*inst{},
+		ports:   map[int]key{},
+		// Start the search at a random place: two servers over one data
+		// directory (or on one host) then rarely race for the same port.
+		next: opts.PortMin + rand.IntN(opts.PortMax-opts.PortMin+1),
+	}
+	s.indexer = logs.NewIndexer(opts.DB, logs.IndexerOptions{
+		Interval: opts.LogPollInterval,
+		Logger:   opts.Logger,
+		Now:      opts.Now,
+	})
+	s.life, s.stop = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Indexer returns the log indexer, for callers that want to force a pass
+// (logs.Indexer.Sync) before querying.
+func (s *Supervisor) Indexer() *logs.Indexer { return s.indexer }
+
+// Start adopts the live instances recorded in the database (same pid and
+// process start time), restores idle and failed ones, starts the health,
+// idle, liveness and log loops, and spawns the instances listed in
+// [instances] that are not running. A tenant that fails to spawn is logged,
+// not returned: one broken tenant must not keep the server down. Errors
+// are about the database.
+func (s *Supervisor) Start(ctx context.Context) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.started {
+		return errors.New("supervisor: already started")
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrShutdown
+	}
+	s.started = true
+
+	if err := s.recover(ctx); err != nil {
+		return err
+	}
+	s.goLoop(func(ctx context.Context) { s.indexer.Run(ctx) })
+	s.goLoop(s.healthLoop)
+	s.goLoop(s.idleLoop)
+	s.goLoop(s.livenessLoop)
+	s.spawnConfigured(ctx)
+	return nil
+}
+
+func (s *Supervisor) goLoop(f func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f(s.life)
+	}()
+}
+
+// spawnConfigured starts the [instances] that are not up yet, a few at a
+// time.
+func (s *Supervisor) spawnConfigured(ctx context.Context) {
+	var todo []key
+	for _, svc := range s.cfg.ServiceNames() {
+		for _, id := range s.cfg.Instances[svc] {
+			todo = append(todo, key{svc, id})
+		}
+	}
+	for svc, ids := range s.cfg.Instances {
+		if s.cfg.Services[svc] == nil {
+			s.log.Error("[instances] names an unknown service", "service", svc, "ids", ids)
+		}
+	}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, k := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := s.Spawn(ctx, k.service, k.id)
+			switch {
+			case err == nil, errors.Is(err, ErrExists):
+			default:
+				s.log.Error("auto-spawn failed", "instance", k.String(), "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Shutdown stops the loops and waits for transitions in progress. With
+// stopTenants it also stops every instance (SIGTERM to the process group,
+// SIGKILL after StopGrace) and records them as idle, so that the next
+// server wakes them on demand (and spawns [instances] at once). Without
+// it, tenants keep running and stay recorded for a successor to adopt.
+func (s *Supervisor) Shutdown(ctx context.Context, stopTenants bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	s.stop() // cancels loops and pending starts
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("supervisor shutdown: %w", ctx.Err())
+	}
+	if !stopTenants {
+		return nil
+	}
+
+	s.mu.Lock()
+	var all []*inst
+	for _, in := range s.insts {
+		all = append(all, in)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(all))
+	for i, in := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.stopProcess(ctx, in, StateIdle, nil)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// List returns a snapshot of every instance, sorted by service then id.
+func (s *Supervisor) List() []Instance {
+	s.mu.Lock()
+	out := make([]Instance, 0, len(s.insts))
+	for _, in := range s.insts {
+		out = append(out, in.snapshot())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Instance) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// Get returns a snapshot of one instance.
+func (s *Supervisor) Get(service, id string) (Instance, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.insts[key{service, id}]
+	if !ok {
+		return Instance{}, false
+	}
+	return in.snapshot(), true
+}
+
+// SetWeight sets the routing weight (0..100) of service:id. Weight 0 keeps
+// the instance running but AcquireService no longer picks it.
+func (s *Supervisor) SetWeight(ctx context.Context, service, id string, weight int) error {
+	if weight < 0 || weight > 100 {
+		return fmt.Errorf("%s:%s: %w (got %d)", service, id, ErrBadWeight, weight)
+	}
+	s.mu.Lock()
+	in, ok := s.insts[key{service, id}]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%s:%s: %w", service, id, ErrNotFound)
+	}
+	in.weight = weight
+	s.mu.Unlock()
+	return s.persist(ctx, in)
+}
+
+// lookup validates a name and returns its service configuration.
+func (s *Supervisor) lookup(service, id string) (*config.Service, error) {
+	if err := validName(id); err != nil {
+		return nil, fmt.Errorf("%s:%s: %w: %v", service, id, ErrInvalidID, err)
+	}
+	svc := s.cfg.Services[service]
+	if svc == nil {
+		return nil, fmt.Errorf("%s:%s: %w %q", service, id, ErrUnknownService, service)
+	}
+	// The name becomes a directory and a subdomain label: the config may
+	// hold a name (a quoted TOML key) that can be neither.
+	if err := validName(service); err != nil {
+		return nil, fmt.Errorf("%s:%s: %w: service name: %v", service, id, ErrInvalidID, err)
+	}
+	return svc, nil
+}
+
+func (s *Supervisor) emit(kind EventKind, in *inst, err error) {
+	if s.opts.OnEvent == nil {
+		return
+	}
+	s.mu.Lock()
+	snap := in.snapshot()
+	s.mu.Unlock()
+	s.opts.OnEvent(Event{Kind: kind, Instance: snap, Err: err, Time: s.now()})
+}
