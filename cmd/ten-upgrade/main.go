@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -11,15 +13,56 @@ import (
 	"github.com/tenement/ten/version"
 )
 
-func main() {
-	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "ten-upgrade:", err)
-		os.Exit(2)
+// exitError carries an exit status that is part of a command's contract
+// (check: 0 safe, 1 not safe, 2 could not decide). A nil err prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
 	}
+	return e.err.Error()
+}
+
+// globals are the flags every subcommand shares, named as in ten.
+type globals struct {
+	config  string
+	dataDir string
+	server  string
+	verbose bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status. Errors that
+// are not part of a command's contract exit 2, "could not decide".
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "ten-upgrade:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "ten-upgrade:", err)
+	return 2
 }
 
 func newRootCmd() *cobra.Command {
+	g := &globals{}
 	root := &cobra.Command{
 		Use:   "ten-upgrade",
 		Short: "Upgrade a running ten server with zero downtime",
@@ -36,14 +79,26 @@ TENEMENT_CONFIG, --data-dir / TENEMENT_DATA_DIR, --server / TENEMENT_SERVER.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("ten-upgrade {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "path to tenement.toml (env TENEMENT_CONFIG)")
+	pf.StringVar(&g.dataDir, "data-dir", "", "data directory, overrides [settings] data_dir (env TENEMENT_DATA_DIR)")
+	pf.StringVar(&g.server, "server", envOr("TENEMENT_SERVER", "http://127.0.0.1:8080"), "URL of the running ten server (env TENEMENT_SERVER)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every step to stderr")
 	root.AddCommand(
-		planned("check", "Check that a release is safe for this server's config and database (no side effects)"),
+		newCheckCmd(g),
 		planned("run", "Upgrade the running server to a new release"),
 		planned("rollback", "Return to the version before the last upgrade"),
 		planned("status", "Show the running server and any unfinished upgrade"),
 		planned("history", "List past upgrades"),
 	)
 	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 // planned is a subcommand whose implementation has not landed yet. It exits

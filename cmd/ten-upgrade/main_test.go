@@ -2,11 +2,21 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tenement/ten/version"
 )
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
 
 func TestVersionAndHelpListSubcommands(t *testing.T) {
 	root := newRootCmd()
@@ -31,5 +41,72 @@ func TestVersionAndHelpListSubcommands(t *testing.T) {
 		if !strings.Contains(out.String(), "  "+sub+" ") {
 			t.Errorf("--help does not list %q:\n%s", sub, out.String())
 		}
+	}
+}
+
+func TestCheckFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		errHas string
+	}{
+		{[]string{"check", "--binary", "ten", "--to", "v1.2.3"}, "[binary to]"},
+		{[]string{"check", "--binary", "ten", "--repo", "a/b"}, "[binary repo]"},
+		{[]string{"check", "--max-size", "lots"}, "--max-size"},
+		{[]string{"check", "extra-arg"}, "unknown command"},
+	} {
+		code, _, errOut := runCmd(t, tt.args...)
+		if code != 2 || !strings.Contains(errOut, tt.errHas) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, code, errOut, tt.errHas)
+		}
+	}
+}
+
+// TestCheckJSONUndecided runs the command where nothing can be found: the
+// report is still JSON on stdout, and the exit status is 2.
+func TestCheckJSONUndecided(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("TENEMENT_CONFIG", "")
+	t.Setenv("PATH", dir)
+	code, out, _ := runCmd(t, "check", "--json", "--binary", filepath.Join(dir, "missing"))
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	var rep struct {
+		Schema   string `json:"schema"`
+		Verdict  string `json:"verdict"`
+		ExitCode int    `json:"exit_code"`
+		Checks   []struct {
+			Check, Status, Message string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if rep.Schema != "ten-upgrade.check/v1" || rep.Verdict != "undecided" || rep.ExitCode != 2 || len(rep.Checks) == 0 {
+		t.Errorf("report = %+v", rep)
+	}
+}
+
+func TestCheckTextUndecided(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tenement.toml")
+	if err := os.WriteFile(cfg, []byte("[settings]\ndata_dir = \""+dir+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	code, out, _ := runCmd(t, "check", "--config", cfg)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	if !strings.Contains(out, "error installed   no installed ten found") || !strings.Contains(out, "UNDECIDED") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestPlannedCommands(t *testing.T) {
+	code, _, errOut := runCmd(t, "run")
+	if code != 2 || !strings.Contains(errOut, "not available") {
+		t.Errorf("run: exit %d, %q", code, errOut)
 	}
 }

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/tenement/ten/orchestrator"
+	"github.com/tenement/ten/orchestrator/release"
+)
+
+func newCheckCmd(g *globals) *cobra.Command {
+	var opts orchestrator.CheckOptions
+	var asJSON bool
+	var maxSize string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check that a release is safe for this server's config and database (no side effects)",
+		Long: `Answer one question without touching the running system: is this candidate
+release safe to roll out onto this server's config and database?
+
+The candidate is a GitHub release (--repo, or repo under [upgrade]; --to
+VERSION or latest) or a local binary or archive (--binary). A release is
+verified before anything of it runs: the minisign signature of
+checksums.txt with the pinned key (--public-key, or public_key under
+[upgrade]), then the SHA-256 of the asset. There is no way to skip this
+for remote releases.
+
+Then the candidate is asked: its version against the installed one
+(downgrades are refused, a major bump needs --allow-major), its API
+version, its verdict on the production config (ten config --check), and
+the migration of an online copy of the production database (ten migrate),
+after which the installed binary is asked whether it still runs on the
+result. That decides whether the old and new servers can overlap for a
+zero-downtime upgrade, and whether a rollback would need the database
+restored. The release notes between the two versions are listed, with
+Breaking and Removed entries flagged.
+
+The production config, database and binary are only read.
+
+Exit status: 0 safe, 1 not safe, 2 could not decide.`,
+		Example: `  ten-upgrade check --to latest
+  ten-upgrade check --repo tenement/ten --to v1.3.0 --public-key RWQ...
+  ten-upgrade check --binary ./dist/ten --config tenement.toml --db snapshot.db --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxSize != "" {
+				n, err := humanize.ParseBytes(maxSize)
+				if err != nil || n == 0 {
+					return &exitError{code: 2, err: fmt.Errorf("--max-size %q: want a size such as 512MiB", maxSize)}
+				}
+				opts.MaxSize = int64(n)
+			}
+			opts.Config, opts.DataDir = g.config, g.dataDir
+			opts.Token = os.Getenv("GITHUB_TOKEN")
+			opts.Logger = g.logger()
+			if !asJSON {
+				opts.Progress = release.TerminalProgress(os.Stderr)
+			}
+			rep := orchestrator.Check(cmd.Context(), opts)
+			out := cmd.OutOrStdout()
+			var err error
+			if asJSON {
+				err = rep.WriteJSON(out)
+			} else {
+				err = rep.WriteText(out)
+			}
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if rep.ExitCode != 0 {
+				return &exitError{code: rep.ExitCode}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Binary, "binary", "", "candidate from a local file: a ten binary or a release archive (trusted, SHA-256 recorded)")
+	f.StringVar(&opts.Repo, "repo", "", "GitHub repository owner/name of the releases (default: repo under [upgrade])")
+	f.StringVar(&opts.To, "to", release.Latest, "release to check: a version (v1.2.3) or latest")
+	f.BoolVar(&opts.Pre, "pre", false, "let latest pick pre-releases")
+	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise (e.g. https://github.example.com/api/v3)")
+	f.StringVar(&opts.PublicKey, "public-key", "", "pinned minisign public key (RW...) or key file (default: public_key under [upgrade])")
+	f.StringVar(&opts.Installed, "installed", "", "installed ten binary (default: binary_path under [upgrade], else ten on PATH)")
+	f.StringVar(&opts.DB, "db", "", "database file to check (default: tenement.db in the data directory)")
+	f.BoolVar(&opts.AllowMajor, "allow-major", false, "allow a new major version (and API major)")
+	f.BoolVar(&opts.Strict, "strict", false, "fail on config warnings, such as deprecated keys")
+	f.StringVar(&maxSize, "max-size", "", "largest download and unpacked file (default 512MiB)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON (schema in docs/json-output.md); no progress bar")
+	cmd.MarkFlagsMutuallyExclusive("binary", "repo")
+	cmd.MarkFlagsMutuallyExclusive("binary", "to")
+	cmd.MarkFlagsMutuallyExclusive("binary", "pre")
+	cmd.MarkFlagsMutuallyExclusive("binary", "github-api")
+	cmd.MarkFlagsMutuallyExclusive("binary", "public-key")
+	return cmd
+}
+
+// logger logs to stderr: warnings by default, everything with --verbose.
+func (g *globals) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
