@@ -7,18 +7,21 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/server"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
 	var (
-		port     int
-		domain   string
-		host     string
-		logLevel string
+		port           int
+		domain         string
+		host           string
+		logLevel       string
+		handoffTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -29,7 +32,17 @@ service's instances by weight. /health, /metrics and the REST API under
 /api are served on every other host name.
 
 On SIGTERM or SIGINT the server stops accepting connections, lets in-flight
-requests finish, then stops the tenants it started.`,
+requests finish, then stops the tenants it started. If another ten serve
+runs on the same data directory (a successor, e.g. during an upgrade), it
+hands supervision to it instead and leaves the tenants running.
+
+Zero-downtime upgrade in place: SIGUSR2 (systemd's ExecReload), or an
+"upgrade" request on the control socket {data_dir}/ten.sock, starts the
+binary installed at this server's path with the same arguments and the
+listening socket inherited; once the new process is ready this one drains
+and exits. If the new binary fails to start, this server keeps serving.
+Under systemd (Type=notify) the server reports READY=1, MAINPID after a
+handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
 		Example: `  ten serve --port 8080 --domain example.com
   ten serve --host 127.0.0.1 --port 0     # any free port, logged at start`,
 		Args: cobra.NoArgs,
@@ -44,6 +57,16 @@ requests finish, then stops the tenants it started.`,
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
+			// Sockets handed over by a previous server or by systemd must be
+			// taken before anything else reads the environment.
+			inherited, err := handoff.Receive()
+			if err != nil {
+				return err
+			}
+			reload := make(chan os.Signal, 1)
+			signal.Notify(reload, syscall.SIGUSR2)
+			defer signal.Stop(reload)
+
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
@@ -57,6 +80,12 @@ requests finish, then stops the tenants it started.`,
 				Bind:   host,
 				Domain: domain,
 				Logger: log,
+
+				Inherited: inherited,
+				Args:      os.Args[1:],
+				Reload:    reload,
+
+				HandoffTimeout: handoffTimeout,
 			})
 		},
 	}
@@ -65,5 +94,6 @@ requests finish, then stops the tenants it started.`,
 	f.StringVarP(&domain, "domain", "d", server.DefaultDomain, "domain for subdomain routing, e.g. example.com")
 	f.StringVar(&host, "host", "0.0.0.0", "address to bind")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&handoffTimeout, "handoff-timeout", 30*time.Second, "how long a new binary may take to become ready during an upgrade")
 	return cmd
 }

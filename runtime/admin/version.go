@@ -10,8 +10,10 @@ import (
 )
 
 // Capabilities lists the optional features this build of `ten serve`
-// supports. ten-upgrade picks its strategy from it.
-var Capabilities = []string{}
+// supports. ten-upgrade picks its strategy from it: "handoff" means the
+// server accepts an `upgrade` request on its control socket (and SIGUSR2)
+// and passes its listening sockets to the new binary.
+var Capabilities = []string{"handoff"}
 
 // VersionInfo describes this binary for `ten version --json`.
 func VersionInfo() compat.VersionInfo {

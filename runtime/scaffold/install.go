@@ -26,8 +26,15 @@ Documentation=https://github.com/tenement/ten
 After=network.target
 
 [Service]
-Type=simple
+# ten tells systemd when it is ready and, after a zero-downtime reload
+# (SIGUSR2: the server re-executes its binary and hands over its listening
+# socket), which process is now the main one.
+Type=notify
+NotifyAccess=all
 ExecStart=%[3]s serve --port %[2]d --domain %[1]s
+ExecReload=/bin/kill -USR2 $MAINPID
+# Tenants outlive a server that hands over; only a real stop ends them.
+KillMode=mixed
 WorkingDirectory=%[4]s
 Restart=always
 RestartSec=5

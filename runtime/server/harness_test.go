@@ -113,6 +113,19 @@ func (e *env) markedPIDs() []int {
 	return pids
 }
 
+// countTenants counts this env's live testapp processes.
+func (e *env) countTenants(t testing.TB) int {
+	t.Helper()
+	n := 0
+	for _, pid := range e.markedPIDs() {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err == nil && exe == e.app && alive(pid) {
+			n++
+		}
+	}
+	return n
+}
+
 // alive reports whether pid is a running (not zombie) process.
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -159,8 +172,15 @@ var listenRE = regexp.MustCompile(`msg="ten listening" addr=(\S+)`)
 // /health. The test's cleanup stops it.
 func (e *env) startServer(t testing.TB) *server {
 	t.Helper()
-	cmd := exec.Command(e.ten, "serve", "--host", "127.0.0.1", "--port", "0", "--domain", "localhost",
-		"--config", e.config, "--data-dir", e.dataDir, "--log-level", "debug")
+	return e.startServerArgs(t)
+}
+
+// startServerArgs is startServer with extra `ten serve` flags.
+func (e *env) startServerArgs(t testing.TB, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--host", "127.0.0.1", "--port", "0", "--domain", "localhost",
+		"--config", e.config, "--data-dir", e.dataDir, "--log-level", "debug"}, extra...)
+	cmd := exec.Command(e.ten, args...)
 	cmd.Env = e.environ("TEN_HEALTH_NONCE=" + e.nonce)
 	// Its own process group, so that ^C on the test does not reach it
 	// before the cleanup does.
@@ -227,8 +247,14 @@ func (s *server) stop(t testing.TB) {
 	case <-s.exited:
 	case <-time.After(20 * time.Second):
 		t.Errorf("ten serve did not exit within 20s of SIGTERM")
-		s.cmd.Process.Kill()
-		<-s.exited
+		// A goroutine dump in the output shows what it was waiting for.
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/tenement/ten/runtime/admin"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/router"
 	"github.com/tenement/ten/runtime/store"
 	"github.com/tenement/ten/runtime/supervisor"
@@ -37,6 +38,18 @@ type Options struct {
 	// Listener, if set, is served instead of listening on Bind:Port; an
 	// inherited socket is handed in this way.
 	Listener net.Listener
+	// Inherited holds what a handing-over parent or systemd passed us; its
+	// "http" listener is served and the parent is told once we are ready.
+	Inherited *handoff.Inherited
+	// Args are the `ten` arguments this server was started with; a handoff
+	// without explicit arguments starts the new binary with the same ones.
+	Args []string
+	// Reload, when it delivers, upgrades this server in place to its own
+	// executable (SIGUSR2, systemd's ExecReload).
+	Reload <-chan os.Signal
+	// HandoffTimeout bounds the wait for a new binary to report ready.
+	// Default 30s.
+	HandoffTimeout time.Duration
 
 	// DrainTimeout bounds how long shutdown waits for in-flight requests
 	// before closing their connections. Default 30s.
@@ -90,6 +103,9 @@ func Run(ctx context.Context, opts Options) error {
 	// Listen before starting tenants: a taken port should fail the start
 	// before anything has been spawned.
 	ln := opts.Listener
+	if ln == nil && opts.Inherited != nil {
+		ln = opts.Inherited.Listeners["http"]
+	}
 	if ln == nil {
 		ln, err = net.Listen("tcp", net.JoinHostPort(opts.Bind, strconv.Itoa(opts.Port)))
 		if err != nil {
@@ -105,6 +121,8 @@ func Run(ctx context.Context, opts Options) error {
 		Config:   cfg,
 		DB:       db.DB,
 		ServerID: serverID,
+		Addr:     ln.Addr().String(),
+		Version:  version.Version,
 		Logger:   log.With("component", "supervisor"),
 	}
 	if opts.Supervisor != nil {
@@ -155,7 +173,9 @@ func Run(ctx context.Context, opts Options) error {
 		Streams: streams,
 	})
 
+	conns := &connCount{}
 	srv := &http.Server{
+		ConnState:         conns.track,
 		Handler:           Handler(rt, apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -163,49 +183,49 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv.RegisterOnShutdown(endStreams)
 
+	s := &server{
+		opts:      opts,
+		log:       log,
+		http:      srv,
+		sup:       sup,
+		ln:        ln,
+		id:        serverID,
+		schema:    st.Version,
+		started:   time.Now(),
+		handedOff: make(chan struct{}),
+		conns:     conns,
+	}
+	ctl, err := handoff.ListenControl(cfg.Settings.DataDir, s, log.With("component", "control"))
+	if err != nil {
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return err
+	}
+	defer ctl.Close()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("ten listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
-		"domain", opts.Domain, "server_id", serverID, "version", version.Version)
+		"domain", opts.Domain, "server_id", serverID, "version", version.Version,
+		"supervisor", sup.IsSupervisor())
+	s.announceReady()
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
 
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		log.Error("http server stopped", "err", err)
-		sup.Shutdown(context.Background(), !opts.KeepTenants)
-		return fmt.Errorf("serve: %w", err)
+	for {
+		select {
+		case <-ctx.Done():
+			return s.shutdown()
+		case <-s.handedOff:
+			return s.exitAfterHandoff()
+		case <-opts.Reload:
+			s.reload()
+		case err := <-serveErr:
+			log.Error("http server stopped", "err", err)
+			sup.Shutdown(context.Background(), !opts.KeepTenants)
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
-	return shutdown(log, srv, sup, opts)
-}
-
-// shutdown is the one place the stopping order lives: stop accepting and
-// drain in-flight requests (bounded), then stop the tenants this server
-// owns, then (deferred by Run) close the database.
-func shutdown(log *slog.Logger, srv *http.Server, sup *supervisor.Supervisor, opts Options) error {
-	log.Info("shutting down: draining requests", "timeout", opts.DrainTimeout)
-	drainCtx, cancel := context.WithTimeout(context.Background(), opts.DrainTimeout)
-	defer cancel()
-	var errs []error
-	if err := srv.Shutdown(drainCtx); err != nil {
-		log.Warn("drain timed out; closing remaining connections", "err", err)
-		srv.Close()
-	}
-
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Minute)
-	defer cancelStop()
-	if opts.KeepTenants {
-		log.Info("leaving tenants running")
-	} else {
-		log.Info("stopping tenants")
-	}
-	if err := sup.Shutdown(stopCtx, !opts.KeepTenants); err != nil {
-		errs = append(errs, fmt.Errorf("stop tenants: %w", err))
-	}
-	log.Info("stopped")
-	return errors.Join(errs...)
 }
 
 // Handler sends requests for hosts under the domain to the router (tenants,

@@ -111,6 +111,11 @@ func TestIdleStopAndSingleWake(t *testing.T) {
 }
 
 // A request that races a crash waits for the respawn instead of failing.
+// Acquire does not probe the process on every call: the exit is seen by
+// the child's Wait goroutine (or the liveness poll), and a request that
+// lands in between gets a refused dial, which the router retries. So the
+// test waits for the supervisor to have seen the exit, not just for the
+// kernel.
 func TestAcquireWaitsForRespawn(t *testing.T) {
 	bin := testapp(t)
 	e := newEnv(t, func(cfg *config.Config, o *Options) {
@@ -128,7 +133,10 @@ func TestAcquireWaitsForRespawn(t *testing.T) {
 		t.Fatal(err)
 	}
 	get(t, in.Addr, "/crash")
-	waitFor(t, 5*time.Second, "crash", func() bool { return !alive(in.PID) })
+	waitFor(t, 5*time.Second, "crash seen", func() bool {
+		cur, _ := e.s.Get("web", "a")
+		return !alive(in.PID) && cur.PID != in.PID
+	})
 
 	start := time.Now()
 	addr, release, err := e.s.Acquire(ctx, "web", "a")
@@ -149,7 +157,10 @@ func TestAcquireWaitsForRespawn(t *testing.T) {
 	// Bounded by the caller's context.
 	cur2, _ := e.s.Get("web", "a")
 	get(t, cur2.Addr, "/crash")
-	waitFor(t, 5*time.Second, "second crash", func() bool { return !alive(cur2.PID) })
+	waitFor(t, 5*time.Second, "second crash seen", func() bool {
+		cur, _ := e.s.Get("web", "a")
+		return !alive(cur2.PID) && cur.PID != cur2.PID
+	})
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	if _, _, err := e.s.Acquire(short, "web", "a"); !errors.Is(err, context.DeadlineExceeded) {

@@ -19,12 +19,16 @@
 //	.logs/{service}/{id}.stderr.log    its stderr
 //	.logs/.../*.log.idx                how far the log indexer has read
 //
+// Several servers may run over one data directory (an upgrade overlaps
+// the old and the new one); exactly one of them supervises, the holder of
+// the supervisor lease, and the others follow it: see lease.go.
+//
 // The files are organised by concern: spawn.go starts a process and waits
 // for readiness, lifecycle.go holds the transitions (spawn, restart, stop)
 // and the restart policy, health.go the health loop, idle.go scale to zero
-// and request admission (Acquire), adopt.go recovery at start, ports.go
-// port allocation, state.go the database rows, proc.go signals and pid
-// checks.
+// and request admission (Acquire), adopt.go recovery at start, lease.go
+// the supervisor lease, followers and hand-over, ports.go port
+// allocation, state.go the database rows, proc.go signals and pid checks.
 package supervisor
 
 import (
@@ -51,6 +55,13 @@ var (
 	ErrFailed = errors.New("instance failed")
 	// ErrShutdown is returned once Shutdown has been called.
 	ErrShutdown = errors.New("supervisor shut down")
+	// ErrNotSupervisor is returned by mutations (Spawn, Stop, Restart,
+	// SetWeight) on a server that does not hold the supervisor lease: the
+	// request must go to the supervising server, which the error names.
+	ErrNotSupervisor = errors.New("not the supervising server")
+	// ErrNoSuccessor is returned by HandOver when no other live server is
+	// registered over the data directory.
+	ErrNoSuccessor = errors.New("no live successor server")
 )
 
 // State is the lifecycle state of an instance.
@@ -134,6 +145,11 @@ const (
 	EventIdle      EventKind = "idle"
 	EventWoken     EventKind = "woken"
 	EventAdopted   EventKind = "adopted"
+
+	// Lease events concern the server, not an instance: Event.Instance
+	// is zero but for Owner, the server that holds the lease afterwards.
+	EventLeaseAcquired   EventKind = "lease_acquired"    // this server became the supervisor
+	EventLeaseHandedOver EventKind = "lease_handed_over" // this server gave the lease to Owner
 )
 
 // Event is passed to Options.OnEvent. A crash produces exited, then
@@ -150,10 +166,19 @@ type Event struct {
 
 // Options configure a Supervisor.
 type Options struct {
-	Config   *config.Config
-	DB       *sql.DB // state database (store.DB embeds it), already migrated
-	ServerID string  // recorded as owner of the instances this server supervises
+	Config *config.Config
+	DB     *sql.DB // state database (store.DB embeds it), already migrated
+	// ServerID names this server in the servers table, in the supervisor
+	// lease and as owner of the instances it supervises. It must be unique
+	// among the servers over one data directory; default: generated.
+	ServerID string
 	Logger   *slog.Logger
+
+	// Addr is this server's public listen address and Version its version,
+	// recorded in the servers table (and Addr in the lease) so that other
+	// servers can name it, e.g. in ErrNotSupervisor.
+	Addr    string
+	Version string
 
 	PortMin, PortMax int // tenant port range; default 30000-40000 as tenement
 
@@ -166,6 +191,13 @@ type Options struct {
 	IdleInterval     time.Duration // how often idle instances are looked for; default 1s
 	LivenessInterval time.Duration // how often adopted pids are polled; default 500ms
 	LogPollInterval  time.Duration // log indexer poll; default 250ms
+	// LeaseInterval is how often the supervisor renews its lease and every
+	// server heartbeats its servers row. A follower polls the lease (and
+	// re-reads instance_state) at least as often, and at most every
+	// 100ms: a holder whose process is gone is replaced at the next poll,
+	// one whose heartbeat is older than max(5 LeaseIntervals, 1s) too.
+	// Default: the health interval, at most 1s.
+	LeaseInterval time.Duration
 
 	// UnhealthyThreshold is the number of consecutive failed health checks
 	// after which an instance is restarted; default 3, as tenement.

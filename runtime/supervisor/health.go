@@ -63,11 +63,23 @@ func (s *Supervisor) checkOne(ctx context.Context, in *inst) {
 	if ctx.Err() != nil {
 		return
 	}
+	act := s.mayAct()
 
 	s.mu.Lock()
 	if in.proc != p || !in.live() || s.insts[in.key] != in || s.closed {
 		s.mu.Unlock()
 		return // changed while we probed, or no longer ours to act on
+	}
+	if !act || !s.actingLocked() {
+		// Another server supervises: report what we saw, decide nothing.
+		if err == nil {
+			in.health = HealthHealthy
+		} else {
+			in.health = HealthUnhealthy
+			in.lastErr = err
+		}
+		s.mu.Unlock()
+		return
 	}
 	changed := false
 	var ev EventKind
@@ -143,7 +155,8 @@ func (s *Supervisor) scheduleRestartOfLocked(in *inst, p *process, cause error) 
 
 // CheckHealth probes service:id now, applies the result as the health loop
 // would, and returns the updated snapshot. An instance with no running
-// process is returned as it is.
+// process is returned as it is. On a follower the probe only sets Health:
+// restarting is the supervisor's decision.
 func (s *Supervisor) CheckHealth(ctx context.Context, service, id string) (Instance, error) {
 	if _, err := s.lookup(service, id); err != nil {
 		return Instance{}, err

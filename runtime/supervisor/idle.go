@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -24,50 +25,87 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 		return "", nil, err
 	}
 	k := key{service, id}
+	confirmed := false // lease renewed for a wake
 	for {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return "", nil, ErrShutdown
 		}
+		acting := s.actingLocked()
 		in := s.insts[k]
+		if in == nil && !acting {
+			// A follower knows instances from the database only: wait for
+			// the supervisor to record it, or to become the supervisor.
+			ch := s.changed
+			s.mu.Unlock()
+			if err := s.awaitChange(ctx, ch); err != nil {
+				return "", nil, err
+			}
+			continue
+		}
 		fresh := in == nil
 		if fresh {
 			in = s.newInst(k, svc)
 		}
 		if o := in.op; o != nil {
 			s.mu.Unlock()
-			if err := wait(ctx, o); err != nil && (ctx.Err() != nil || o.kind == opSpawn) {
+			err := wait(ctx, o)
+			if err != nil && ctx.Err() == nil && errors.Is(err, ErrNotSupervisor) {
+				continue // supervision moved on; wait as a follower
+			}
+			if err != nil && (ctx.Err() != nil || o.kind == opSpawn) {
 				return "", nil, err
 			}
 			continue
 		}
-		if p := in.proc; p != nil && in.live() && s.gone(p) {
-			// It died and the exit has not been handled yet (its Wait
-			// goroutine or the liveness poll is about to): handle it now,
-			// so this request waits for the respawn instead of failing.
+		// No liveness check here (it was a /proc read per request under
+		// the lock): our children's exits are seen by their Wait
+		// goroutine, other processes' by the liveness poll, and both mark
+		// the process exited first. A request racing the exit and landing
+		// before that gets a refused connection, which the router retries.
+		if p := in.proc; p != nil && in.live() && p.exited() {
+			// Its exit has not been handled yet (onExit is about to run):
+			// handle it now, so this request waits for the respawn.
 			s.mu.Unlock()
-			if !p.adopted {
-				<-p.done // closed just before onExit runs
-			}
-			p.markExited()
 			s.onExit(in, p)
 			continue
 		}
-		switch in.state {
-		case StateRunning, StateUnhealthy:
+		if in.live() {
 			addr = in.proc.addr()
 			in.inFlight++
 			in.lastReq = s.now()
 			s.mu.Unlock()
 			return addr, s.releaser(in), nil
-		case StateFailed:
+		}
+		if in.state == StateFailed {
 			err := in.lastErr
 			s.mu.Unlock()
 			if err == nil {
 				err = ErrFailed
 			}
 			return "", nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if !acting {
+			// Not running, and not ours to start: wait until the database
+			// shows the supervisor restarted or woke it, or until this
+			// server becomes the supervisor.
+			ch := s.changed
+			s.mu.Unlock()
+			if err := s.awaitChange(ctx, ch); err != nil {
+				return "", nil, err
+			}
+			continue
+		}
+		if !confirmed && s.role == roleOwner && s.now().Sub(s.leaseRenewed) >= 2*s.opts.LeaseInterval {
+			// Make sure the lease is still ours before starting a process.
+			if fresh {
+				delete(s.insts, k)
+			}
+			s.mu.Unlock()
+			confirmed = true
+			s.mayAct()
+			continue
 		}
 		// Idle, stopped, or new: wake it.
 		prev := in.state
@@ -78,6 +116,9 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 		o := s.startOpLocked(in, opSpawn, prev, nil, 0)
 		s.mu.Unlock()
 		if err := wait(ctx, o); err != nil {
+			if ctx.Err() == nil && errors.Is(err, ErrNotSupervisor) {
+				continue
+			}
 			return "", nil, err
 		}
 	}
@@ -116,7 +157,8 @@ func (s *Supervisor) AcquireService(ctx context.Context, service string) (id, ad
 			tiers[0] = append(tiers[0], in)
 		case in.live():
 			tiers[1] = append(tiers[1], in)
-		case in.op != nil && in.op.kind != opStop:
+		case in.op != nil && in.op.kind != opStop,
+			in.op == nil && (in.state == StateStarting || in.state == StateRestarting): // a follower's view
 			tiers[2] = append(tiers[2], in)
 		case in.op != nil, in.state == StateIdle, in.state == StateStopped:
 			tiers[3] = append(tiers[3], in)
@@ -177,6 +219,10 @@ func (s *Supervisor) idleLoop(ctx context.Context) {
 func (s *Supervisor) stopIdle(ctx context.Context) {
 	now := s.now()
 	s.mu.Lock()
+	if !s.actingLocked() {
+		s.mu.Unlock()
+		return
+	}
 	var todo []*inst
 	for _, in := range s.insts {
 		if in.svc.IdleTimeout <= 0 || !in.live() || in.inFlight > 0 {
@@ -191,11 +237,16 @@ func (s *Supervisor) stopIdle(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
+	if len(todo) == 0 || !s.mayAct() {
+		return
+	}
 	for _, in := range todo {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.idleStop(ctx, in, now)
+			// Under the server's lifetime, not the loop's: a hand-over
+			// stops the loop but lets a stop under way finish.
+			s.idleStop(s.life, in, now)
 		}()
 	}
 }
@@ -207,7 +258,7 @@ func (s *Supervisor) idleStop(ctx context.Context, in *inst, decided time.Time) 
 	if in.startedAt.After(last) {
 		last = in.startedAt
 	}
-	if !in.live() || in.inFlight > 0 || s.insts[in.key] != in || s.closed ||
+	if !in.live() || in.inFlight > 0 || s.insts[in.key] != in || s.closed || !s.actingLocked() ||
 		decided.Sub(last) < time.Duration(in.svc.IdleTimeout)*time.Second {
 		s.mu.Unlock()
 		return

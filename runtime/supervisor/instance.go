@@ -86,6 +86,10 @@ type op struct {
 	err    error
 	ctx    context.Context
 	cancel context.CancelFunc
+	// launched: the process has been (or is being) started; guarded by
+	// Supervisor.mu. A hand-over cancels the transitions not launched yet
+	// and waits for the others.
+	launched bool
 }
 
 // snapshot copies the instance for callers. Caller holds Supervisor.mu.

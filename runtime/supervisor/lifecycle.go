@@ -30,6 +30,11 @@ func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, e
 			s.mu.Unlock()
 			return Instance{}, ErrShutdown
 		}
+		if !s.actingLocked() {
+			err := s.notSupervisorErrLocked()
+			s.mu.Unlock()
+			return Instance{}, fmt.Errorf("%s: %w", k, err)
+		}
 		in := s.insts[k]
 		fresh := in == nil
 		if fresh {
@@ -84,6 +89,11 @@ func (s *Supervisor) Restart(ctx context.Context, service, id string) (Instance,
 			s.mu.Unlock()
 			return Instance{}, ErrShutdown
 		}
+		if !s.actingLocked() {
+			err := s.notSupervisorErrLocked()
+			s.mu.Unlock()
+			return Instance{}, fmt.Errorf("%s: %w", k, err)
+		}
 		in := s.insts[k]
 		if in == nil {
 			s.mu.Unlock()
@@ -123,6 +133,11 @@ func (s *Supervisor) Stop(ctx context.Context, service, id string) error {
 	}
 	k := key{service, id}
 	s.mu.Lock()
+	if !s.actingLocked() {
+		err := s.notSupervisorErrLocked()
+		s.mu.Unlock()
+		return fmt.Errorf("%s: %w", k, err)
+	}
 	in := s.insts[k]
 	s.mu.Unlock()
 	if in == nil {
@@ -159,6 +174,11 @@ func (s *Supervisor) stopProcess(ctx context.Context, in *inst, to State, finall
 		if s.insts[in.key] != in {
 			s.mu.Unlock()
 			return fmt.Errorf("%s: %w", in.key, ErrNotFound)
+		}
+		if !s.actingLocked() && !s.closed {
+			err := s.notSupervisorErrLocked()
+			s.mu.Unlock()
+			return fmt.Errorf("%s: %w", in.key, err)
 		}
 		o := in.op
 		if o == nil {
@@ -279,6 +299,18 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 			err = ctx.Err()
 		}
 	}
+	if err == nil {
+		// The last moment to find that this server no longer supervises
+		// (a hand-over, a lost lease): after it, the process exists and the
+		// transition runs to its end.
+		s.mu.Lock()
+		if !s.actingLocked() && !s.closed {
+			err = errNotActing
+		} else {
+			o.launched = true
+		}
+		s.mu.Unlock()
+	}
 	var p *process
 	if err == nil {
 		p, err = s.launch(ctx, in)
@@ -342,6 +374,21 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		in.lastErr = err
 		in.health = HealthUnknown
 		switch {
+		case !s.actingLocked() && !s.closed:
+			// Supervision moved to another server meanwhile: it finds this
+			// instance dead and handles it as after a restart of the server.
+			switch {
+			case o.kind == opSpawn && o.prev == "":
+				in.state = StateStopped
+				if s.insts[in.key] == in {
+					delete(s.insts, in.key)
+					forget = true
+				}
+			case o.kind == opSpawn:
+				in.state = o.prev
+			default:
+				in.state = StateRestarting
+			}
 		case ctx.Err() != nil:
 			// Cancelled by Stop or Shutdown, which settle it themselves.
 			in.state = StateStopped
@@ -400,11 +447,28 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 // onExit handles the end of a process nobody asked to stop: the restart
 // policy decides between restarting (with backoff), stopping, and failing.
 func (s *Supervisor) onExit(in *inst, p *process) {
+	act := s.mayAct()
 	s.mu.Lock()
 	// After Shutdown the instance belongs to whoever adopts it: a child
 	// dying now is not ours to restart or record.
 	if in.proc != p || p.stopping || s.insts[in.key] != in || s.closed {
 		s.mu.Unlock()
+		return
+	}
+	if !act || !s.actingLocked() {
+		// Another server supervises: it restarts the instance (or not).
+		// Stop routing to the dead process until the database shows what
+		// the supervisor did.
+		s.releasePortLocked(p.port, in.key)
+		in.proc = nil
+		in.health = HealthUnknown
+		in.lastErr = p.exitErr
+		if in.op == nil {
+			in.state = StateRestarting
+		}
+		s.signalLocked()
+		s.mu.Unlock()
+		s.log.Info("instance exited; left to the supervising server", "instance", in.key.String(), "pid", p.pid)
 		return
 	}
 	ev, err := s.exitedLocked(in, p)
@@ -433,6 +497,10 @@ func (s *Supervisor) exitedLocked(in *inst, p *process) (EventKind, error) {
 	if in.op != nil || s.closed {
 		return "", err // a transition in progress owns the instance
 	}
+	if !s.actingLocked() {
+		in.state = StateRestarting // the supervising server restarts it
+		return "", err
+	}
 	restart := false
 	switch in.svc.Restart {
 	case config.RestartAlways:
@@ -457,7 +525,7 @@ func (s *Supervisor) exitedLocked(in *inst, p *process) (EventKind, error) {
 // scheduleRestartLocked counts a crash and starts a restart after the
 // backoff, or marks the instance failed once max_restarts restarts have
 // happened inside restart_window. It reports whether a restart was
-// scheduled. Caller holds s.mu.
+// scheduled. Caller holds s.mu and has checked actingLocked.
 func (s *Supervisor) scheduleRestartLocked(in *inst, cause error) bool {
 	st := s.cfg.Settings
 	now := s.now()

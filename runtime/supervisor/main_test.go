@@ -33,7 +33,10 @@ func TestMain(m *testing.M) {
 
 // helperServer is a whole server in another process, for tests of what
 // survives a server's death: it spawns web:alice, prints the instance as
-// JSON, and waits to be killed.
+// JSON, and waits to be killed. With SUPERVISOR_TEST_EVENTS=1 it prints
+// helperLines instead: every event as it happens, then the instance as
+// "spawn-result". SUPERVISOR_TEST_HELPER_ID, _HEALTH_MS and _LEASE_MS
+// override its server id and intervals.
 func helperServer() {
 	dir := os.Getenv("SUPERVISOR_TEST_DATA_DIR")
 	db, err := openDBFile(filepath.Join(dir, "tenement.db"))
@@ -44,8 +47,34 @@ func helperServer() {
 	cfg := testConfig(dir)
 	cfg.Services["web"] = appService(os.Getenv("SUPERVISOR_TEST_APP"))
 	min, _ := json.Number(os.Getenv("SUPERVISOR_TEST_PORT_MIN")).Int64()
-	s, err := New(Options{Config: cfg, DB: db, ServerID: "helper", PortMin: int(min), PortMax: int(min) + 500,
-		LogPollInterval: 10 * time.Millisecond})
+	ms := func(name string) time.Duration {
+		v, _ := json.Number(os.Getenv(name)).Int64()
+		return time.Duration(v) * time.Millisecond
+	}
+	id := os.Getenv("SUPERVISOR_TEST_HELPER_ID")
+	if id == "" {
+		id = "helper"
+	}
+	var outMu sync.Mutex
+	enc := json.NewEncoder(os.Stdout)
+	say := func(kind string, in Instance) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		enc.Encode(helperLine{Kind: kind, Instance: in})
+	}
+	events := os.Getenv("SUPERVISOR_TEST_EVENTS") == "1"
+	opts := Options{Config: cfg, DB: db, ServerID: id, PortMin: int(min), PortMax: int(min) + 500,
+		Addr:             "helper.invalid:1",
+		LogPollInterval:  10 * time.Millisecond,
+		LivenessInterval: 20 * time.Millisecond,
+		HealthInterval:   ms("SUPERVISOR_TEST_HEALTH_MS"),
+		LeaseInterval:    ms("SUPERVISOR_TEST_LEASE_MS"),
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if events {
+		opts.OnEvent = func(e Event) { say(string(e.Kind), e.Instance) }
+	}
+	s, err := New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -59,8 +88,20 @@ func helperServer() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	json.NewEncoder(os.Stdout).Encode(in)
+	if events {
+		say("spawn-result", in)
+	} else {
+		outMu.Lock()
+		enc.Encode(in)
+		outMu.Unlock()
+	}
 	select {}
+}
+
+// helperLine is one line of a helper server's output in events mode.
+type helperLine struct {
+	Kind     string
+	Instance Instance
 }
 
 func openDBFile(path string) (*sql.DB, error) {

@@ -23,7 +23,8 @@ func (s *Supervisor) persist(ctx context.Context, in *inst) error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	s.mu.Lock()
-	if s.insts[in.key] != in {
+	if s.insts[in.key] != in || s.role == roleFollower {
+		// A follower writes nothing: the supervisor's rows are the truth.
 		s.mu.Unlock()
 		return nil
 	}
@@ -59,13 +60,12 @@ ON CONFLICT (process, instance_id) DO UPDATE SET
 func (s *Supervisor) deleteRow(ctx context.Context, k key, ifGone bool) error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
-	if ifGone {
-		s.mu.Lock()
-		_, back := s.insts[k]
-		s.mu.Unlock()
-		if back {
-			return nil
-		}
+	s.mu.Lock()
+	_, back := s.insts[k]
+	follower := s.role == roleFollower
+	s.mu.Unlock()
+	if (ifGone && back) || follower {
+		return nil
 	}
 	if _, err := s.opts.DB.ExecContext(ctx,
 		`DELETE FROM instance_state WHERE process = ? AND instance_id = ?`, k.service, k.id); err != nil {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenement/ten/runtime/config"
@@ -38,6 +40,23 @@ type Supervisor struct {
 
 	dbMu sync.Mutex // orders state writes; see persist
 
+	// The lease loop runs until the very end of Shutdown (a supervisor
+	// stopping its tenants keeps its lease meanwhile), so not under life.
+	leaseCtx  context.Context
+	leaseStop context.CancelFunc
+	leaseWG   sync.WaitGroup
+
+	pid       int   // this process
+	procStart int64 // and its start time, as recorded in servers and the lease
+	startedAt time.Time
+
+	supervising     chan struct{} // closed when this server first holds the lease
+	supervisingOnce sync.Once
+	supWG           sync.WaitGroup // health and idle loops
+
+	leasePolls atomic.Int64 // lease loop passes, for tests
+	views      atomic.Int64 // follower view refreshes, for tests
+
 	// mu guards the fields below and the mutable fields of every inst. It
 	// is never held across a process start, a probe, a signal wait or a
 	// database write.
@@ -46,6 +65,16 @@ type Supervisor struct {
 	ports  map[int]key // ports handed out and not yet released
 	next   int         // where the next port search starts
 	closed bool
+
+	// Lease state (see lease.go).
+	role         role
+	retiring     bool          // HandOver in progress: still the holder, but acting no more
+	handedTo     string        // the successor, once handed over
+	holder       string        // the lease holder as last seen, for ErrNotSupervisor
+	holderAddr   string        // and its address
+	leaseRenewed time.Time     // when this supervisor last renewed its lease (s.now())
+	changed      chan struct{} // closed and replaced on a change of role or view
+	supCancel    context.CancelFunc
 }
 
 // New checks the options and returns a Supervisor. Spawn, Stop and the
@@ -98,6 +127,18 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 5 * time.Second
 	}
+	if opts.LeaseInterval <= 0 {
+		// A dead supervisor is then replaced within two health intervals.
+		opts.LeaseInterval = min(opts.HealthInterval, time.Second)
+	}
+	if opts.ServerID == "" {
+		opts.ServerID = newServerID()
+	}
+	pid := os.Getpid()
+	procStart, err := ProcStartTime(pid)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: own process start time: %w", err)
+	}
 	s := &Supervisor{
 		opts:    opts,
 		cfg:     opts.Config,
@@ -109,6 +150,11 @@ func New(opts Options) (*Supervisor, error) {
 		// Start the search at a random place: two servers over one data
 		// directory (or on one host) then rarely race for the same port.
 		next: opts.PortMin + rand.IntN(opts.PortMax-opts.PortMin+1),
+
+		pid:         pid,
+		procStart:   procStart,
+		supervising: make(chan struct{}),
+		changed:     make(chan struct{}),
 	}
 	s.indexer = logs.NewIndexer(opts.DB, logs.IndexerOptions{
 		Interval: opts.LogPollInterval,
@@ -116,6 +162,7 @@ func New(opts Options) (*Supervisor, error) {
 		Now:      opts.Now,
 	})
 	s.life, s.stop = context.WithCancel(context.Background())
+	s.leaseCtx, s.leaseStop = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -123,12 +170,22 @@ func New(opts Options) (*Supervisor, error) {
 // (logs.Indexer.Sync) before querying.
 func (s *Supervisor) Indexer() *logs.Indexer { return s.indexer }
 
-// Start adopts the live instances recorded in the database (same pid and
-// process start time), restores idle and failed ones, starts the health,
-// idle, liveness and log loops, and spawns the instances listed in
-// [instances] that are not running. A tenant that fails to spawn is logged,
-// not returned: one broken tenant must not keep the server down. Errors
-// are about the database.
+// Start registers the server in the servers table and takes the
+// supervisor lease if it is free (or its holder is dead or stalled).
+//
+// As the supervisor, it adopts the live instances recorded in the database
+// (same pid and process start time), restores idle and failed ones,
+// starts the health, idle, liveness and log loops, and spawns the
+// instances listed in [instances] that are not running. A tenant that
+// fails to spawn is logged, not returned: one broken tenant must not keep
+// the server down.
+//
+// Otherwise another live server supervises and this one is a follower:
+// it serves requests for the instances recorded in the database (their
+// processes verified by pid and start time), takes ownership of nothing,
+// starts and stops nothing, and becomes the supervisor when the lease is
+// handed to it or its holder dies (Supervising). Errors are about the
+// database.
 func (s *Supervisor) Start(ctx context.Context) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
@@ -142,16 +199,54 @@ func (s *Supervisor) Start(ctx context.Context) error {
 		return ErrShutdown
 	}
 	s.started = true
+	s.startedAt = s.now()
 
+	if err := s.register(ctx); err != nil {
+		return err
+	}
+	won, err := s.tryAcquire(ctx)
+	if err != nil {
+		return err
+	}
+	if !won {
+		s.mu.Lock()
+		s.role = roleFollower
+		s.mu.Unlock()
+		if err := s.refreshView(ctx); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.log.Info("another server supervises; following it", "supervisor", s.holder, "supervisor_addr", s.holderAddr)
+		s.mu.Unlock()
+		s.startLoops()
+		return nil
+	}
+
+	s.mu.Lock()
+	s.role = roleOwner // recover records us as the owner
+	s.mu.Unlock()
 	if err := s.recover(ctx); err != nil {
 		return err
 	}
-	s.goLoop(func(ctx context.Context) { s.indexer.Run(ctx) })
-	s.goLoop(s.healthLoop)
-	s.goLoop(s.idleLoop)
-	s.goLoop(s.livenessLoop)
+	s.mu.Lock()
+	s.becomeOwnerLocked()
+	s.mu.Unlock()
+	s.startLoops()
+	s.announceOwner()
 	s.spawnConfigured(ctx)
 	return nil
+}
+
+// startLoops starts the loops that run whatever the role.
+func (s *Supervisor) startLoops() {
+	s.goLoop(func(ctx context.Context) { s.indexer.Run(ctx) })
+	s.goLoop(s.livenessLoop)
+	s.goLoop(s.followLoop)
+	s.leaseWG.Add(1)
+	go func() {
+		defer s.leaseWG.Done()
+		s.leaseLoop(s.leaseCtx)
+	}()
 }
 
 func (s *Supervisor) goLoop(f func(context.Context)) {
@@ -187,6 +282,8 @@ func (s *Supervisor) spawnConfigured(ctx context.Context) {
 			_, err := s.Spawn(ctx, k.service, k.id)
 			switch {
 			case err == nil, errors.Is(err, ErrExists):
+			case errors.Is(err, ErrNotSupervisor), errors.Is(err, ErrShutdown):
+				// Handed over or shut down meanwhile: not ours to start.
 			default:
 				s.log.Error("auto-spawn failed", "instance", k.String(), "err", err)
 			}
@@ -196,10 +293,13 @@ func (s *Supervisor) spawnConfigured(ctx context.Context) {
 }
 
 // Shutdown stops the loops and waits for transitions in progress. With
-// stopTenants it also stops every instance (SIGTERM to the process group,
-// SIGKILL after StopGrace) and records them as idle, so that the next
-// server wakes them on demand (and spawns [instances] at once). Without
-// it, tenants keep running and stay recorded for a successor to adopt.
+// stopTenants, a supervisor also stops every instance (SIGTERM to the
+// process group, SIGKILL after StopGrace) and records them as idle, so that
+// the next server wakes them on demand (and spawns [instances] at once).
+// Without it, tenants keep running and stay recorded for a successor to
+// adopt. A follower never stops tenants: they are the supervisor's. In
+// every case the server gives up the lease, if it holds it, and removes
+// its servers row, so that a successor takes over at once.
 func (s *Supervisor) Shutdown(ctx context.Context, stopTenants bool) error {
 	s.mu.Lock()
 	if s.closed {
@@ -207,17 +307,26 @@ func (s *Supervisor) Shutdown(ctx context.Context, stopTenants bool) error {
 		return nil
 	}
 	s.closed = true
+	s.signalLocked()
 	s.mu.Unlock()
+	defer s.leaveLease(ctx)
 
 	s.stop() // cancels loops and pending starts
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.supWG.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		return fmt.Errorf("supervisor shutdown: %w", ctx.Err())
 	}
+	s.mu.Lock()
+	follower := s.role == roleFollower
+	s.mu.Unlock()
 	if !stopTenants {
+		return nil
+	}
+	if follower {
+		s.log.Info("not the supervisor: leaving the tenants to it")
 		return nil
 	}
 
@@ -238,6 +347,24 @@ func (s *Supervisor) Shutdown(ctx context.Context, stopTenants bool) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// leaveLease stops the lease loop, then releases the lease and removes this
+// server's registration.
+func (s *Supervisor) leaveLease(ctx context.Context) {
+	s.leaseStop()
+	s.leaseWG.Wait()
+	s.startMu.Lock()
+	started := s.started
+	s.startMu.Unlock()
+	if !started {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.unregister(dctx); err != nil {
+		s.log.Warn("release supervisor lease", "err", err)
+	}
 }
 
 // List returns a snapshot of every instance, sorted by service then id.
@@ -272,6 +399,11 @@ func (s *Supervisor) SetWeight(ctx context.Context, service, id string, weight i
 		return fmt.Errorf("%s:%s: %w (got %d)", service, id, ErrBadWeight, weight)
 	}
 	s.mu.Lock()
+	if !s.actingLocked() {
+		err := s.notSupervisorErrLocked()
+		s.mu.Unlock()
+		return fmt.Errorf("%s:%s: %w", service, id, err)
+	}
 	in, ok := s.insts[key{service, id}]
 	if !ok {
 		s.mu.Unlock()

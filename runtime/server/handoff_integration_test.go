@@ -1,0 +1,268 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/runtime/api"
+	"github.com/tenement/ten/runtime/handoff"
+)
+
+const overlapConfig = `
+[settings]
+health_check_interval = 1
+
+[service.api]
+command = "@APP@"
+[service.api.env]
+TESTAPP_NAME = "{id}"
+
+[instances]
+api = ["a", "b", "c"]
+`
+
+// tenantPIDs waits until the three configured tenants run and returns
+// their pids by id.
+func tenantPIDs(t *testing.T, s *server, token string) map[string]int {
+	t.Helper()
+	pids := map[string]int{}
+	waitFor(t, "three running tenants", 20*time.Second, func() bool {
+		inst := s.instances(t, token)
+		for _, id := range []string{"a", "b", "c"} {
+			in := inst["api:"+id]
+			if in.State != "running" || in.PID == 0 {
+				return false
+			}
+			pids[id] = in.PID
+		}
+		return true
+	})
+	return pids
+}
+
+func samePIDs(t *testing.T, s *server, token string, want map[string]int) {
+	t.Helper()
+	got := tenantPIDs(t, s, token)
+	for id, pid := range want {
+		if got[id] != pid {
+			t.Errorf("tenant api:%s: pid %d, want %d (restarted)", id, got[id], pid)
+		}
+		if !alive(pid) {
+			t.Errorf("tenant api:%s (pid %d) is gone", id, pid)
+		}
+	}
+}
+
+// startLoad keeps requests flowing to tenant a through urls (in fail-over
+// order) and returns once some have been answered.
+func startLoad(t *testing.T, urls ...string) func() *loadgen.Result {
+	t.Helper()
+	var sent atomic.Int64
+	stop := loadgen.Start(context.Background(), loadgen.Options{
+		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 2 * time.Millisecond, Sent: &sent,
+	})
+	waitFor(t, "load to flow", 10*time.Second, func() bool { return sent.Load() >= 50 })
+	return stop
+}
+
+func waitGone(t *testing.T, pid int, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	waitFor(t, "pid to exit", timeout, func() bool { return !alive(pid) })
+	return time.Since(start)
+}
+
+func health(t *testing.T, s *server) api.Health {
+	t.Helper()
+	var h api.Health
+	if code := s.getJSON(t, "/health", "", &h); code != 200 {
+		t.Fatalf("/health: %d", code)
+	}
+	return h
+}
+
+// TestHandoffToNewBinaryUnderLoad upgrades a running server in place over
+// its control socket while requests flow: none may fail and no tenant may
+// be restarted.
+func TestHandoffToNewBinaryUnderLoad(t *testing.T) {
+	e := newEnv(t, overlapConfig)
+	token := e.adminToken(t)
+	old := e.startServer(t)
+	pids := tenantPIDs(t, old, token)
+	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
+
+	stop := startLoad(t, old.url)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, newBin, nil)
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, old.out.String())
+	}
+	waitGone(t, old.cmd.Process.Pid, 30*time.Second)
+	exitAfter := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // keep the load on the new server for a while too
+	r := stop()
+	t.Logf("handoff: %s; new pid %d; request to old-server exit %v", r, res.NewPID, exitAfter)
+	if r.Failed != 0 || r.Sent < 100 {
+		t.Errorf("load during handoff: %s", r)
+	}
+	h := health(t, old)
+	if h.Version != "9.9.9" || h.PID != res.NewPID {
+		t.Errorf("after handoff /health = version %s pid %d, want 9.9.9 pid %d", h.Version, h.PID, res.NewPID)
+	}
+	samePIDs(t, old, token, pids)
+	st, err := handoff.NewControlClient(e.dataDir).Status(ctx)
+	if err != nil || st.PID != res.NewPID || !st.Supervisor {
+		t.Errorf("control status after handoff: %+v, %v; want pid %d supervising", st, err, res.NewPID)
+	}
+
+	// The new server stops like any other; its tenants go with it.
+	syscall.Kill(res.NewPID, syscall.SIGTERM)
+	waitGone(t, res.NewPID, 30*time.Second)
+}
+
+// TestFailedHandoffKeepsOldServerServing hands over to binaries that exit at
+// once or never become ready: the old server must go on as if nothing
+// happened and the requester must get a clear error.
+func TestFailedHandoffKeepsOldServerServing(t *testing.T) {
+	e := newEnv(t, overlapConfig)
+	token := e.adminToken(t)
+	old := e.startServerArgs(t, "--handoff-timeout", "1s")
+	pids := tenantPIDs(t, old, token)
+
+	scripts := map[string]string{
+		"exits": "#!/bin/sh\necho 'ten: bad config' >&2\nexit 1\n",
+		"hangs": "#!/bin/sh\nexec sleep 600\n",
+	}
+	wantErr := map[string]string{"exits": "bad config", "hangs": "no ready signal within 1s"}
+	for _, name := range []string{"exits", "hangs"} {
+		t.Run(name, func(t *testing.T) {
+			bin := filepath.Join(e.dir, name)
+			if err := os.WriteFile(bin, []byte(scripts[name]), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			stop := startLoad(t, old.url)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, bin, nil)
+			r := stop()
+			if err == nil || !strings.Contains(err.Error(), wantErr[name]) || !strings.Contains(err.Error(), "did not become ready") {
+				t.Errorf("upgrade error = %v, want one mentioning %q", err, wantErr[name])
+			}
+			if r.Failed != 0 || r.Sent == 0 {
+				t.Errorf("load during failed handoff: %s", r)
+			}
+			if h := health(t, old); h.PID != old.cmd.Process.Pid {
+				t.Errorf("/health answered by pid %d, want the old server %d", h.PID, old.cmd.Process.Pid)
+			}
+		})
+	}
+	samePIDs(t, old, token, pids)
+}
+
+// TestSuccessorTakesOverOnSIGTERM runs the manual upgrade procedure: a
+// second server on another port over the same data directory, then SIGTERM
+// to the first. A client failing over from the old port to the new one must
+// see no error, and no tenant may restart.
+func TestSuccessorTakesOverOnSIGTERM(t *testing.T) {
+	e := newEnv(t, overlapConfig)
+	token := e.adminToken(t)
+	old := e.startServer(t)
+	pids := tenantPIDs(t, old, token)
+	succ := e.startServer(t)
+	samePIDs(t, succ, token, pids)
+
+	stop := startLoad(t, old.url, succ.url)
+	start := time.Now()
+	old.cmd.Process.Signal(syscall.SIGTERM)
+	<-old.exited
+	took := time.Since(start)
+	time.Sleep(300 * time.Millisecond)
+	r := stop()
+	t.Logf("successor takeover: %s; SIGTERM to old-server exit %v", r, took)
+	if r.Failed != 0 || r.Sent < 100 {
+		t.Errorf("load during takeover: %s", r)
+	}
+	samePIDs(t, succ, token, pids)
+	st, err := handoff.NewControlClient(e.dataDir).Status(context.Background())
+	if err != nil || st.PID != succ.cmd.Process.Pid || !st.Supervisor {
+		t.Errorf("successor status: %+v, %v", st, err)
+	}
+}
+
+// TestSuccessorTakesLeaseAfterOwnerKill9 kills the supervising server with
+// SIGKILL: the successor must take the lease within two health intervals
+// and then supervise (restart a tenant that dies), with the crashed tenant
+// restarted exactly once.
+func TestSuccessorTakesLeaseAfterOwnerKill9(t *testing.T) {
+	e := newEnv(t, overlapConfig)
+	token := e.adminToken(t)
+	old := e.startServer(t)
+	pids := tenantPIDs(t, old, token)
+	succ := e.startServer(t)
+	samePIDs(t, succ, token, pids)
+
+	ctl := handoff.NewControlClient(e.dataDir)
+	start := time.Now()
+	old.kill9(t)
+	waitFor(t, "the successor to hold the lease", 10*time.Second, func() bool {
+		st, err := ctl.Status(context.Background())
+		return err == nil && st.Supervisor
+	})
+	took := time.Since(start)
+	t.Logf("lease taken over %v after kill -9 of the owner (health interval 1s)", took)
+	if took > 3*time.Second {
+		t.Errorf("lease takeover took %v, want within 2 health intervals (2s) plus scheduling slack", took)
+	}
+	samePIDs(t, succ, token, pids)
+
+	syscall.Kill(pids["b"], syscall.SIGKILL)
+	waitFor(t, "api:b restarted by the successor", 20*time.Second, func() bool {
+		in := succ.instances(t, token)["api:b"]
+		return in.State == "running" && in.PID != pids["b"] && in.PID != 0
+	})
+	if in := succ.instances(t, token)["api:b"]; in.Restarts != 1 {
+		t.Errorf("api:b restarts = %d, want 1", in.Restarts)
+	}
+}
+
+// TestTenantCrashDuringOverlapRestartedOnce kills a tenant while two servers
+// share the data directory: only the supervising one may restart it, once.
+func TestTenantCrashDuringOverlapRestartedOnce(t *testing.T) {
+	e := newEnv(t, overlapConfig)
+	token := e.adminToken(t)
+	owner := e.startServer(t)
+	pids := tenantPIDs(t, owner, token)
+	succ := e.startServer(t)
+	samePIDs(t, succ, token, pids)
+
+	syscall.Kill(pids["c"], syscall.SIGKILL)
+	var newPID int
+	waitFor(t, "api:c restarted", 20*time.Second, func() bool {
+		in := owner.instances(t, token)["api:c"]
+		newPID = in.PID
+		return in.State == "running" && in.PID != pids["c"] && in.PID != 0
+	})
+	// A double spawn is the absence of an event, so it can only be looked
+	// for over a window: give the successor two health intervals to
+	// misbehave, then count what exists.
+	time.Sleep(2500 * time.Millisecond)
+	if in := owner.instances(t, token)["api:c"]; in.Restarts != 1 || in.PID != newPID {
+		t.Errorf("owner sees api:c restarts %d pid %d, want 1 and %d", in.Restarts, in.PID, newPID)
+	}
+	waitFor(t, "the successor to route to the new pid", 10*time.Second, func() bool {
+		return succ.tenant(t, "c.api.localhost", "/").PID == newPID
+	})
+	if n := e.countTenants(t); n != 3 {
+		t.Errorf("%d tenant processes exist, want 3 (a double spawn?)", n)
+	}
+}
