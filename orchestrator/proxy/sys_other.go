@@ -1,0 +1,16 @@
+//go:build !unix
+
+package proxy
+
+import (
+	"errors"
+	"os"
+)
+
+func copyOwner(*os.File, os.FileInfo) {}
+
+func signalReload(int) error {
+	return errors.New("reloading nginx by signal needs a Unix system")
+}
+
+func alive(int) bool { return false }
