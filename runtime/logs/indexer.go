@@ -44,10 +44,11 @@ type IndexerOptions struct {
 // Indexer tails log files and inserts their complete lines into the logs
 // table in batches.
 //
-// Progress is kept next to each file in "{path}.idx" (inode and byte
-// offset), written after the batch commits, so a restarted server — or the
-// other server during an upgrade — continues where indexing stopped instead
-// of indexing the file again. Each pass over a file holds an advisory lock
+// Progress (inode, byte offset, hash of the first bytes) is kept in the
+// database's config table and written in the same transaction as the lines
+// it covers, so a restarted server — or the other server during an
+// upgrade — continues exactly where indexing stopped: a crash between
+// inserting lines and recording progress cannot happen. Each pass over a file holds an advisory lock
 // (flock) on it, so two servers over one data directory never index the
 // same bytes twice. A file that shrinks or is replaced is read from the
 // start.
@@ -64,7 +65,7 @@ type Indexer struct {
 type tracked struct {
 	src Source
 	// Cached from the last pass, to skip files that have not grown without
-	// opening them. The .idx file stays the authority.
+	// opening them. The database row stays the authority.
 	ino, off int64
 }
 
@@ -227,7 +228,7 @@ func (x *Indexer) indexFile(ctx context.Context, t *tracked, final bool) (more b
 	ino = inode(st)
 	size := st.Size()
 
-	rec, err := readIdx(t.src.Path)
+	rec, err := x.readProgress(ctx, t.src.Path)
 	if err != nil {
 		return false, err
 	}
@@ -252,11 +253,8 @@ func (x *Indexer) indexFile(ctx context.Context, t *tracked, final bool) (more b
 		t.ino, t.off = ino, off
 		return false, nil
 	}
-	if err := x.insert(ctx, t.src, lines); err != nil {
-		return false, err
-	}
 	off += int64(used)
-	if err := writeIdx(t.src.Path, idx{ino: ino, off: off, head: headHash(f, off)}); err != nil {
+	if err := x.insert(ctx, t.src, lines, idx{ino: ino, off: off, head: headHash(f, off)}); err != nil {
 		return false, err
 	}
 	t.ino, t.off = ino, off
@@ -300,11 +298,9 @@ func clean(b []byte) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// insert writes lines in one transaction, with multi-row INSERTs.
-func (x *Indexer) insert(ctx context.Context, src Source, lines []string) error {
-	if len(lines) == 0 {
-		return nil
-	}
+// insert writes lines and the progress they bring the file to in one
+// transaction, with multi-row INSERTs.
+func (x *Indexer) insert(ctx context.Context, src Source, lines []string, progress idx) error {
 	ts := formatTime(x.opts.Now())
 	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -329,13 +325,19 @@ func (x *Indexer) insert(ctx context.Context, src Source, lines []string) error 
 		}
 		lines = lines[k:]
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO config (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		progressKey(src.Path), fmt.Sprintf("%d %d %s", progress.ino, progress.off, progress.head)); err != nil {
+		return fmt.Errorf("index logs: record progress: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index logs: %w", err)
 	}
 	return nil
 }
 
-func idxPath(p string) string { return p + ".idx" }
+// progressKey names a file's indexing progress in the config table.
+func progressKey(path string) string { return "ten.logs.progress:" + path }
 
 // idx is the progress recorded for one file: which file (inode, and a
 // hash of its first bytes) and how far it has been indexed.
@@ -355,16 +357,17 @@ func headHash(f *os.File, off int64) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// readIdx returns the recorded progress of p; a zero offset if none.
-func readIdx(p string) (idx, error) {
-	b, err := os.ReadFile(idxPath(p))
-	if errors.Is(err, os.ErrNotExist) {
+// readProgress returns the recorded progress of path; ino -1 if none.
+func (x *Indexer) readProgress(ctx context.Context, path string) (idx, error) {
+	var v string
+	err := x.db.QueryRowContext(ctx, `SELECT value FROM config WHERE key = ?`, progressKey(path)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
 		return idx{ino: -1}, nil
 	}
 	if err != nil {
-		return idx{}, err
+		return idx{}, fmt.Errorf("index logs: read progress of %s: %w", path, err)
 	}
-	f := strings.Fields(string(b))
+	f := strings.Fields(v)
 	if len(f) != 3 {
 		return idx{ino: -1}, nil // unreadable: start over rather than fail forever
 	}
@@ -374,16 +377,6 @@ func readIdx(p string) (idx, error) {
 		return idx{ino: -1}, nil
 	}
 	return idx{ino: ino, off: off, head: f[2]}, nil
-}
-
-// writeIdx records progress atomically (write, then rename), so a crash
-// leaves the old or the new offset, never a torn one.
-func writeIdx(p string, r idx) error {
-	tmp := idxPath(p) + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d %d %s\n", r.ino, r.off, r.head)), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, idxPath(p))
 }
 
 func inode(fi os.FileInfo) int64 {

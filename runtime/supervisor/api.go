@@ -17,7 +17,7 @@
 //	{service}/{id}/                    the instance's data directory (0700, its default workdir)
 //	.logs/{service}/{id}.stdout.log    its stdout (instance_state.log_path)
 //	.logs/{service}/{id}.stderr.log    its stderr
-//	.logs/.../*.log.idx                how far the log indexer has read
+//	(config table, ten.logs.progress:*) how far the log indexer has read
 //
 // Several servers may run over one data directory (an upgrade overlaps
 // the old and the new one); exactly one of them supervises, the holder of
