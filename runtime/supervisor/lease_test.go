@@ -503,12 +503,17 @@ func TestHandOver(t *testing.T) {
 	if n := b.events.count(EventSpawned, ""); n != 0 {
 		t.Errorf("successor spawned %d processes", n)
 	}
+	waitFor(t, 5*time.Second, "the adopted events", func() bool { return b.events.count(EventAdopted, "") >= 2 })
 	if n := b.events.count(EventAdopted, ""); n != 2 {
 		t.Errorf("successor adopted %d instances", n)
 	}
+	// Events are delivered outside the supervisor's lock, just after the
+	// change they report.
+	waitFor(t, 5*time.Second, "the lease_acquired event", func() bool { return b.events.count(EventLeaseAcquired, "") >= 1 })
 	if n := b.events.count(EventLeaseAcquired, ""); n != 1 {
 		t.Errorf("%d lease_acquired events", n)
 	}
+	waitFor(t, 5*time.Second, "the lease_handed_over event", func() bool { return a.events.count(EventLeaseHandedOver, "") >= 1 })
 	if e := a.events.last(EventLeaseHandedOver, ":"); e.Instance.Owner != "b" {
 		t.Errorf("lease_handed_over event %+v", e)
 	}

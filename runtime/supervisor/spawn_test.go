@@ -154,7 +154,9 @@ func TestSpawnFailures(t *testing.T) {
 			s.Args = []string{"-c", "echo cannot open database >&2; printf bye >&2; exit 3"}
 		})
 		cfg.Services["sick"] = appService(bin, func(s *config.Service) {
-			s.StartupTimeout = 1
+			// Long enough for the app to listen on a loaded CI machine, so
+			// that the failure seen is the health check's.
+			s.StartupTimeout = 3
 			s.Env["TESTAPP_UNHEALTHY_FILE"] = "/" // always exists: /health fails
 			s.Env["TESTAPP_PIDFILE"] = filepath.Join(dir, "sick.pid")
 		})
@@ -180,11 +182,11 @@ func TestSpawnFailures(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = e.s.Spawn(ctx, "sick", "a")
-	if err == nil || !strings.Contains(err.Error(), "not ready within startup_timeout 1s") || !strings.Contains(err.Error(), "status 503") {
+	if err == nil || !strings.Contains(err.Error(), "not ready within startup_timeout 3s") || !strings.Contains(err.Error(), "status 503") {
 		t.Errorf("unhealthy tenant: %v", err)
 	}
-	if d := time.Since(start); d < time.Second || d > 5*time.Second {
-		t.Errorf("gave up after %s, want about 1s", d)
+	if d := time.Since(start); d < 3*time.Second || d > 8*time.Second {
+		t.Errorf("gave up after %s, want about 3s", d)
 	}
 	_, err = e.s.Spawn(ctx, "deaf", "a")
 	if err == nil || !strings.Contains(err.Error(), "connect") {
