@@ -84,6 +84,10 @@ type CheckOptions struct {
 	// TempDir is where the private work directory is made (default: the
 	// system's); it is removed before Check returns.
 	TempDir string
+	// KeepCandidate, if set, is a directory the verified candidate binary
+	// is copied into before the work directory goes (`ten-upgrade run`
+	// installs that copy); the report's candidate.kept names it.
+	KeepCandidate string
 }
 
 // Check answers "is this candidate safe to roll out onto this server's
@@ -205,6 +209,7 @@ func (c *checker) run(ctx context.Context) {
 	if !remote && !c.decideVersion(info.Version) {
 		return
 	}
+	c.keepCandidate(cand.Binary, info.Version)
 	var instAPI string
 	if c.instInfo != nil {
 		instAPI = c.instInfo.APIVersion
@@ -215,6 +220,29 @@ func (c *checker) run(ctx context.Context) {
 	c.checkConfig(ctx, bin)
 	c.checkDatabase(ctx, bin)
 	c.checkChangelog(ctx, src, cand)
+}
+
+// keepCandidate copies the verified candidate binary out of the work
+// directory when the caller asked for it.
+func (c *checker) keepCandidate(bin, version string) {
+	if c.opts.KeepCandidate == "" {
+		return
+	}
+	sum, err := release.FileSHA256(bin)
+	if err != nil {
+		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+		return
+	}
+	if err := os.MkdirAll(c.opts.KeepCandidate, 0o700); err != nil {
+		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+		return
+	}
+	dst := filepath.Join(c.opts.KeepCandidate, fmt.Sprintf("ten-%s-%s", version, sum[:12]))
+	if err := copyFileAtomic(bin, dst, 0o755); err != nil {
+		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+		return
+	}
+	c.rep.Candidate.Kept, c.rep.Candidate.KeptSHA256 = dst, sum
 }
 
 // findInstallation locates the config and the installed binary, the way

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenement/ten/compat"
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/testbin"
 	rt "github.com/tenement/ten/orchestrator/release/releasetest"
 )
 
@@ -44,6 +45,7 @@ func TestMain(m *testing.M) {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

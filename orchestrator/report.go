@@ -72,6 +72,10 @@ type CandidateInfo struct {
 	Signed     bool                `json:"signed"`
 	KeyID      string              `json:"key_id,omitempty"`
 	Info       *compat.VersionInfo `json:"info"`
+	// Kept and KeptSHA256 name the copy of the verified binary made for
+	// `ten-upgrade run` (CheckOptions.KeepCandidate); empty for check.
+	Kept       string `json:"kept,omitempty"`
+	KeptSHA256 string `json:"kept_sha256,omitempty"`
 }
 
 // ConfigInfo is the candidate's verdict on the production config.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -86,10 +87,11 @@ TENEMENT_CONFIG, --data-dir / TENEMENT_DATA_DIR, --server / TENEMENT_SERVER.`,
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every step to stderr")
 	root.AddCommand(
 		newCheckCmd(g),
-		planned("run", "Upgrade the running server to a new release"),
-		planned("rollback", "Return to the version before the last upgrade"),
-		planned("status", "Show the running server and any unfinished upgrade"),
-		planned("history", "List past upgrades"),
+		newRunCmd(g),
+		newRollbackCmd(g),
+		newStatusCmd(g),
+		newHistoryCmd(g),
+		newSelfUpdateCmd(g),
 	)
 	return root
 }
@@ -101,15 +103,8 @@ func envOr(key, def string) string {
 	return def
 }
 
-// planned is a subcommand whose implementation has not landed yet. It exits
-// with status 2 ("could not decide") so that CI scripts never mistake it for
-// a successful check.
-func planned(name, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:   name,
-		Short: short,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("%s is not available in ten-upgrade %s yet; see CHANGELOG.md", name, version.Version)
-		},
-	}
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc
 }

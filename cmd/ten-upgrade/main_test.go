@@ -104,9 +104,32 @@ func TestCheckTextUndecided(t *testing.T) {
 	}
 }
 
-func TestPlannedCommands(t *testing.T) {
-	code, _, errOut := runCmd(t, "run")
-	if code != 2 || !strings.Contains(errOut, "not available") {
-		t.Errorf("run: exit %d, %q", code, errOut)
+// TestRunNeedsConfirmation: without a terminal and without --yes, run and
+// rollback refuse before touching anything.
+func TestRunNeedsConfirmation(t *testing.T) {
+	for _, cmd := range []string{"run", "rollback"} {
+		code, _, errOut := runCmd(t, cmd, "--data-dir", t.TempDir())
+		if code != 2 || !strings.Contains(errOut, "--yes") {
+			t.Errorf("%s: exit %d, %q", cmd, code, errOut)
+		}
+	}
+}
+
+// TestStatusAndHistoryWithNothing: no server, no journal.
+func TestStatusAndHistoryWithNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TENEMENT_CONFIG", "")
+	t.Chdir(dir)
+	code, out, errOut := runCmd(t, "status", "--data-dir", dir, "--json")
+	if code != 0 || !strings.Contains(out, `"server": null`) || !strings.Contains(out, `"unfinished": null`) || !strings.Contains(out, `"restart"`) {
+		t.Errorf("status: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCmd(t, "history", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "no upgrades recorded") {
+		t.Errorf("history: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCmd(t, "rollback", "--data-dir", dir, "--yes", "--json")
+	if code != 2 || !strings.Contains(out, "nothing to roll back to") {
+		t.Errorf("rollback: exit %d\n%s", code, out)
 	}
 }
