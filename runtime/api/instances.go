@@ -342,6 +342,12 @@ func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
 	case errors.Is(err, supervisor.ErrShutdown):
 		status = http.StatusServiceUnavailable
 		msg = "server is shutting down"
+	case errors.Is(err, supervisor.ErrNotSupervisor):
+		// Supervision moved between the check and the call (an upgrade in
+		// progress); the next attempt reaches the new supervisor.
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
+		msg = "supervision is moving between servers; retry in a moment"
 	case errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusGatewayTimeout
 		msg = fmt.Sprintf("%s %s: timed out", op, name)

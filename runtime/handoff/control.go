@@ -63,13 +63,24 @@ type response struct {
 
 // ControlServer serves the control socket of one server process.
 type ControlServer struct {
-	path string
-	ln   *net.UnixListener
-	info os.FileInfo // of the socket file we bound, to avoid removing a successor's
-	h    Handler
-	log  *slog.Logger
-	wg   sync.WaitGroup
+	path    string
+	dataDir string
+	h       Handler
+	log     *slog.Logger
+	wg      sync.WaitGroup
+	done    chan struct{}
+	closed  sync.Once
+
+	mu      sync.Mutex
+	lns     []*net.UnixListener
+	info    os.FileInfo // of the socket file we bound last, to avoid removing a successor's
+	stopped bool
 }
+
+// rebindInterval is how often a server checks that the control socket's
+// name still leads somewhere. When a newer server that had taken the name
+// exits first (an upgrade rolled back), the older one takes it back.
+const rebindInterval = time.Second
 
 // ListenControl binds {dataDir}/ten.sock with mode 0600. The newest server
 // takes the name over (bind to a temporary name, then rename), so a client
@@ -78,33 +89,74 @@ func ListenControl(dataDir string, h Handler, log *slog.Logger) (*ControlServer,
 	if log == nil {
 		log = slog.Default()
 	}
-	path := filepath.Join(dataDir, SocketName)
-	tmp := filepath.Join(dataDir, "."+SocketName+"."+strconv.Itoa(os.Getpid()))
+	s := &ControlServer{path: filepath.Join(dataDir, SocketName), dataDir: dataDir, h: h, log: log, done: make(chan struct{})}
+	if err := s.bind(); err != nil {
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.keepName()
+	return s, nil
+}
+
+// bind listens on a fresh socket and renames it onto the control path.
+func (s *ControlServer) bind() error {
+	tmp := filepath.Join(s.dataDir, "."+SocketName+"."+strconv.Itoa(os.Getpid()))
 	os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return fmt.Errorf("control socket %s: %w", s.path, err)
 	}
 	ln.SetUnlinkOnClose(false)
+	fail := func(err error) error {
+		ln.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("control socket %s: %w", s.path, err)
+	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
-		ln.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return fail(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		ln.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fail(err)
 	}
-	info, err := os.Stat(path)
+	info, err := os.Stat(s.path)
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
+		return fail(err)
 	}
-	s := &ControlServer{path: path, ln: ln, info: info, h: h, log: log}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped { // Close ran meanwhile: leave nothing behind
+		ln.Close()
+		os.Remove(s.path)
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.info = info
 	s.wg.Add(1)
-	go s.serve()
-	return s, nil
+	go s.serve(ln)
+	return nil
+}
+
+// keepName takes the socket name back when it disappears while this
+// server still runs.
+func (s *ControlServer) keepName() {
+	defer s.wg.Done()
+	t := time.NewTicker(rebindInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if _, err := os.Stat(s.path); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := s.bind(); err != nil {
+			s.log.Warn("control socket: could not take the name back", "err", err)
+			continue
+		}
+		s.log.Info("control socket: took the name back", "path", s.path)
+	}
 }
 
 // Path is the socket's file name.
@@ -113,18 +165,28 @@ func (s *ControlServer) Path() string { return s.path }
 // Close stops serving and removes the socket file unless a newer server has
 // already taken the name.
 func (s *ControlServer) Close() error {
-	err := s.ln.Close()
-	if cur, serr := os.Stat(s.path); serr == nil && os.SameFile(cur, s.info) {
+	s.closed.Do(func() { close(s.done) })
+	s.mu.Lock()
+	s.stopped = true
+	var errs []error
+	for _, ln := range s.lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	info := s.info
+	s.mu.Unlock()
+	if cur, err := os.Stat(s.path); err == nil && os.SameFile(cur, info) {
 		os.Remove(s.path)
 	}
 	s.wg.Wait()
-	return err
+	return errors.Join(errs...)
 }
 
-func (s *ControlServer) serve() {
+func (s *ControlServer) serve(ln *net.UnixListener) {
 	defer s.wg.Done()
 	for {
-		conn, err := s.ln.AcceptUnix()
+		conn, err := ln.AcceptUnix()
 		if err != nil {
 			return
 		}

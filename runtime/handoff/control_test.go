@@ -94,3 +94,31 @@ func TestControlNewestServerOwnsSocket(t *testing.T) {
 		t.Fatalf("after all closed: err = %v, want ErrNoServer", err)
 	}
 }
+
+func TestControlOlderServerTakesNameBack(t *testing.T) {
+	dir := t.TempDir()
+	old, err := ListenControl(dir, &fakeHandler{status: Status{PID: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	newer, err := ListenControl(dir, &fakeHandler{status: Status{PID: 2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newer server exits first (an upgrade rolled back): the older one
+	// must become reachable again.
+	newer.Close()
+	c := NewControlClient(dir)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := c.Status(ctx(t))
+		if err == nil && st.PID == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("older server not reachable after the newer one left: %+v, %v", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

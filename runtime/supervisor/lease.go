@@ -89,6 +89,16 @@ func (s *Supervisor) IsSupervisor() bool {
 	return s.role == roleOwner && !s.retiring && !s.closed
 }
 
+// Holder names the supervising server as last seen: its id and listen
+// address, and whether it is this server. A follower's API forwards
+// mutations there.
+func (s *Supervisor) Holder() (id, addr string, self bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self = s.role == roleOwner && !s.retiring && !s.closed
+	return s.holder, s.holderAddr, self
+}
+
 // ServerID returns this server's id (Options.ServerID, or the generated
 // one).
 func (s *Supervisor) ServerID() string { return s.opts.ServerID }

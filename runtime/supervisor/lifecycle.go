@@ -312,24 +312,44 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		s.mu.Unlock()
 	}
 	var p *process
-	if err == nil {
-		p, err = s.launch(ctx, in)
-	}
-	if err == nil {
+	for attempt := 1; ; attempt++ {
+		if err == nil {
+			p, err = s.launch(ctx, in)
+		}
+		if err != nil {
+			break
+		}
 		s.emit(EventSpawned, in, nil)
 		err = s.waitReady(ctx, in, p)
-		if err != nil {
-			s.mu.Lock()
-			p.stopping = true
-			s.mu.Unlock()
-			// A start that failed is killed without the full grace: it is
-			// broken or too slow, and a caller is waiting for the answer.
-			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if terr := s.terminateWithin(kctx, p, min(s.opts.StopGrace, time.Second)); terr != nil {
-				s.log.Warn("kill failed start", "instance", in.key.String(), "pid", p.pid, "err", terr)
-			}
-			cancel()
+		if err == nil {
+			break
 		}
+		diedByItself := p.exited()
+		s.mu.Lock()
+		p.stopping = true
+		s.mu.Unlock()
+		// A start that failed is killed without the full grace: it is
+		// broken or too slow, and a caller is waiting for the answer.
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if terr := s.terminateWithin(kctx, p, min(s.opts.StopGrace, time.Second)); terr != nil {
+			s.log.Warn("kill failed start", "instance", in.key.String(), "pid", p.pid, "err", terr)
+		}
+		cancel()
+		// The allocated port was free when we chose it, but ports
+		// 30000-40000 overlap the kernel's ephemeral range: an outgoing
+		// connection of any program may take it before the tenant binds.
+		// A tenant that died while someone else holds its port gets
+		// another port, not a failure.
+		if attempt < maxPortRetries && diedByItself && in.svc.Port == 0 && !canBind(p.port) {
+			s.log.Warn("port taken by another process during start; retrying on another port",
+				"instance", in.key.String(), "port", p.port)
+			s.mu.Lock()
+			s.releasePortLocked(p.port, in.key)
+			s.mu.Unlock()
+			err = nil
+			continue
+		}
+		break
 	}
 
 	type event struct {

@@ -7,6 +7,10 @@ import (
 	"strconv"
 )
 
+// maxPortRetries bounds how often a start is retried on a new port when
+// another process took the allocated one first.
+const maxPortRetries = 3
+
 // allocPort picks a port for k: fixed if the service has one, else the
 // next one in [PortMin, PortMax] that no instance of ours holds, no live
 // row in the database records (another server's tenants), and that can be
