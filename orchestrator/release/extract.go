@@ -111,6 +111,11 @@ func (u *unpacker) tarGz(src string) error {
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			// The tar end marker comes before gzip's trailer: read to the
+			// real end so that the CRC and length are checked too.
+			if _, err := io.Copy(io.Discard, gz); err != nil {
+				return fmt.Errorf("archive is corrupt: %w", err)
+			}
 			return nil
 		}
 		if err != nil {

@@ -32,6 +32,15 @@ func TestUnpack(t *testing.T) {
 			want:  []string{"ten"},
 		},
 		{
+			name: "tar.gz with a corrupt gzip checksum",
+			build: func(t *testing.T) []byte {
+				b := rt.TarGz(t, rt.File{Name: "ten", Body: []byte("bin"), Mode: 0o755})
+				b[len(b)-8] ^= 0xff // the CRC-32 in gzip's trailer
+				return b
+			},
+			errHas: "corrupt",
+		},
+		{
 			name:   "tar dot-dot path",
 			build:  func(t *testing.T) []byte { return rt.TarGz(t, rt.File{Name: "../evil", Body: []byte("x")}) },
 			errHas: "climbs out",

@@ -36,6 +36,24 @@ type Inherited struct {
 	stderr *os.File // the parent's own stderr, taken over once ready
 }
 
+// HTTP returns the listener to serve: the one named "http", else the only
+// one passed (systemd names a socket after its unit unless the unit sets
+// FileDescriptorName=http), else nil.
+func (in *Inherited) HTTP() net.Listener {
+	if in == nil {
+		return nil
+	}
+	if ln, ok := in.Listeners["http"]; ok {
+		return ln
+	}
+	if len(in.Listeners) == 1 {
+		for _, ln := range in.Listeners {
+			return ln
+		}
+	}
+	return nil
+}
+
 // Receive collects listeners passed by a handing-over parent or by systemd
 // socket activation, and clears the variables so that tenants spawned later
 // do not see them. It returns an empty Inherited when there are none.

@@ -39,7 +39,7 @@ func childMain(mode string) {
 	case "hang":
 		select {}
 	}
-	ln := in.Listeners["http"]
+	ln := in.HTTP()
 	if ln == nil {
 		fmt.Fprintln(os.Stderr, "no http listener")
 		os.Exit(4)
@@ -149,7 +149,8 @@ func TestReceiveSystemdSocketActivation(t *testing.T) {
 
 	exe, _ := os.Executable()
 	// LISTEN_PID must name the process that reads it: sh's $$ survives exec.
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"`, exe)
+	// Named after its unit, as systemd does without FileDescriptorName.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=tenement.socket exec "$0"`, exe)
 	cmd.Env = append(os.Environ(), "TEN_HANDOFF_TEST_MODE=serve")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

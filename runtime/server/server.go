@@ -104,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	// before anything has been spawned.
 	ln := opts.Listener
 	if ln == nil && opts.Inherited != nil {
-		ln = opts.Inherited.Listeners["http"]
+		ln = opts.Inherited.HTTP()
 	}
 	if ln == nil {
 		ln, err = net.Listen("tcp", net.JoinHostPort(opts.Bind, strconv.Itoa(opts.Port)))
