@@ -17,10 +17,14 @@ import (
 // epoch, as recorded in instance_state.proc_start_time. Together with the
 // pid it names one process: a pid can be reused, the pair cannot.
 func ProcStartTime(pid int) (int64, error) {
-	p, err := psprocess.NewProcess(int32(pid))
-	if err != nil {
-		return 0, err
+	if pid <= 0 {
+		return 0, fmt.Errorf("no process %d", pid)
 	}
+	// Not psprocess.NewProcess: its existence check goes through
+	// os.FindProcess, which opens a pidfd per call that lives until the
+	// garbage collector finds it, and this runs on every liveness poll.
+	// CreateTime reads /proc/PID/stat and fails for a missing process.
+	p := &psprocess.Process{Pid: int32(pid)}
 	return p.CreateTime()
 }
 
