@@ -46,6 +46,12 @@ type Sample struct {
 	At      time.Time
 	Latency time.Duration
 	Err     string // "" when the request succeeded
+	// Kind classifies a failure: refused, reset, timeout, 5xx, ... (set by
+	// the open loop, RunOpen; the closed loop counts kinds in ByKind only).
+	Kind string
+	// KeepAlive: the request went over the pool of kept-alive connections
+	// (RunOpen) rather than a fresh connection.
+	KeepAlive bool
 }
 
 // Result summarises a run.
@@ -108,8 +114,9 @@ func Run(ctx context.Context, o Options) *Result {
 				res.Sent++
 				if err != nil {
 					s.Err = err.Error()
+					s.Kind = kind(err)
 					res.Failed++
-					res.ByKind[kind(err)]++
+					res.ByKind[s.Kind]++
 					if len(res.FirstErrors) < 5 {
 						res.FirstErrors = append(res.FirstErrors, s.Err)
 					}
