@@ -31,7 +31,8 @@ import (
 // ten-upgrade binary, `ten serve` at two versions (1.0.0 and 1.1.0, whose
 // extra migration is an expand one), testapp tenants, Caddy and nginx,
 // under constant load. Every process they start carries a marker in its
-// environment; the cleanup kills whatever carries it.
+// environment (tenants too: its name must not start with TEN_, which ten
+// serve keeps from its tenants); the cleanup kills whatever carries it.
 
 // site is one installation: an installed ten binary, a config, a data
 // directory and the server running on it.
@@ -89,7 +90,7 @@ func newSite(t *testing.T, from string) *site {
 		dir:  t.TempDir(),
 		app:  testbin.Build(t, "./internal/testapp"),
 		tu:   testbin.Build(t, "./cmd/ten-upgrade"),
-		mark: "TEN_E2E_MARK=" + randHex(8),
+		mark: "TENTEST_E2E_MARK=" + randHex(8),
 	}
 	s.bin = filepath.Join(s.dir, "bin", "ten")
 	copyFile(t, tenBinary(t, from), s.bin, 0o755)

@@ -98,7 +98,7 @@ type site struct {
 }
 
 func newSite(b *bins, dir string) (*site, error) {
-	s := &site{b: b, dir: dir, mark: "TEN_BENCH_MARK=" + randHex(8)}
+	s := &site{b: b, dir: dir, mark: "TENBENCH_MARK=" + randHex(8)}
 	s.bin = filepath.Join(dir, "bin", "ten")
 	s.tenant = filepath.Join(dir, "bin", "tenant")
 	s.config = filepath.Join(dir, "tenement.toml")
