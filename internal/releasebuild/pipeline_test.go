@@ -2,6 +2,7 @@ package releasebuild
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,13 +10,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tenement/ten/internal/releasesign"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/orchestrator/release"
 	rt "github.com/tenement/ten/orchestrator/release/releasetest"
+	"github.com/tenement/ten/runtime/handoff"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
@@ -268,6 +273,14 @@ func TestReleaseLocalArtifactsPassTenUpgradeCheck(t *testing.T) {
 		}
 	})
 
+	t.Run("run from github release", func(t *testing.T) {
+		upgradeFromGitHub(t, tenUpgrade, in, version, pubFile, func() *rt.Server {
+			srv := rt.NewServer(t, "tenement/ten")
+			srv.Add(&rt.Release{Tag: "v" + version, Name: "v" + version, Assets: published()})
+			return srv
+		})
+	})
+
 	other, err := releasesign.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -322,5 +335,80 @@ func TestReleaseLocalArtifactsPassTenUpgradeCheck(t *testing.T) {
 				t.Errorf("the altered release was unpacked and run:\n%s", rep)
 			}
 		})
+	}
+}
+
+// upgradeFromGitHub starts the installation's ten 1.0.0 (a copy, since run
+// promotes over it) and upgrades it with `ten-upgrade run` from the fake
+// GitHub release: the published artifacts must take it to version.
+func upgradeFromGitHub(t *testing.T, tenUpgrade string, in installation, version, pubFile string, newServer func() *rt.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	installed := filepath.Join(dir, "ten")
+	b, err := os.ReadFile(in.installed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(installed, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(filepath.Dir(in.config), "data")
+	mark := "RELEASETEST_MARK=" + fmt.Sprint(time.Now().UnixNano())
+	serve := exec.Command(installed, "serve", "--host", "127.0.0.1", "--port", "0", "--config", in.config)
+	serve.Env = cleanEnv(mark)
+	serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go serve.Wait()
+	t.Cleanup(func() { killMarked(mark) })
+
+	ctl := handoff.NewControlClient(data)
+	status := func() (handoff.Status, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return ctl.Status(ctx)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if st, err := status(); err == nil && st.Version == "1.0.0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ten serve 1.0.0 did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	srv := newServer()
+	cmd := exec.Command(tenUpgrade, "run", "--yes", "--config", in.config, "--installed", installed,
+		"--repo", "tenement/ten", "--github-api", srv.APIURL(), "--to", "v"+version,
+		"--public-key", pubFile, "--strategy", "handoff", "--watch", "1s")
+	cmd.Env = cleanEnv(mark)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ten-upgrade run: %v\n%s", err, out)
+	}
+	st, err := status()
+	if err != nil || st.Version != version {
+		t.Fatalf("after run: %+v, %v\n%s", st, err, out)
+	}
+	if v, err := exec.Command(installed, "--version").Output(); err != nil || string(v) != "ten "+version+"\n" {
+		t.Errorf("installed binary after run: %q, %v", v, err)
+	}
+}
+
+// killMarked kills every process whose environment carries mark.
+func killMarked(mark string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && bytes.Contains(env, append([]byte(mark), 0)) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
