@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -17,6 +19,22 @@ func instanceArg(s string) (string, error) {
 		return "", &exitError{code: 2, err: fmt.Errorf("invalid instance %q: expected service:id, e.g. api:prod", s)}
 	}
 	return s, nil
+}
+
+// onInstance is the RunE of a command acting on one SERVICE:ID through the
+// API: it checks the argument and connects before calling act.
+func onInstance(g *globals, act func(ctx context.Context, c *client.Client, name string, out io.Writer) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		name, err := instanceArg(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := g.apiClient()
+		if err != nil {
+			return err
+		}
+		return act(cmd.Context(), c, name, cmd.OutOrStdout())
+	}
 }
 
 func newSpawnCmd(g *globals) *cobra.Command {
@@ -62,21 +80,13 @@ func newStopCmd(g *globals) *cobra.Command {
 		Short:   "Stop a running instance",
 		Example: "  ten stop api:prod",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := instanceArg(args[0])
-			if err != nil {
+		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
+			if err := c.Stop(ctx, name); err != nil {
 				return err
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			if err := c.Stop(cmd.Context(), name); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Stopped %s\n", name)
+			fmt.Fprintf(out, "Stopped %s\n", name)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -86,24 +96,15 @@ func newRestartCmd(g *globals) *cobra.Command {
 		Short:   "Restart an instance",
 		Example: "  ten restart api:prod",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := instanceArg(args[0])
+		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
+			res, err := c.Restart(ctx, name)
 			if err != nil {
 				return err
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.Restart(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Restarted %s\n", res.Instance)
 			fmt.Fprintf(out, "Listen: %s\n", res.Socket)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -135,22 +136,14 @@ func newHealthCmd(g *globals) *cobra.Command {
 		Short:   "Check the health of an instance now",
 		Example: "  ten health api:prod",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := instanceArg(args[0])
+		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
+			res, err := c.Health(ctx, name)
 			if err != nil {
 				return err
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.Health(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", res.Instance, res.Health)
+			fmt.Fprintf(out, "%s: %s\n", res.Instance, res.Health)
 			return nil
-		},
+		}),
 	}
 }
 
