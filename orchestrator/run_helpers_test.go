@@ -3,8 +3,6 @@ package orchestrator
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/store"
@@ -73,12 +72,6 @@ slow = ["s"]
 binary_path = %q
 `
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // newSite installs ten 1.0.0 (or from) in a temporary directory.
 func newSite(t *testing.T, from string) *site {
 	t.Helper()
@@ -90,7 +83,7 @@ func newSite(t *testing.T, from string) *site {
 		dir:  t.TempDir(),
 		app:  testbin.Build(t, "./internal/testapp"),
 		tu:   testbin.Build(t, "./cmd/ten-upgrade"),
-		mark: "TENTEST_E2E_MARK=" + randHex(8),
+		mark: procmark.New("TENTEST_E2E_MARK"),
 	}
 	s.bin = filepath.Join(s.dir, "bin", "ten")
 	copyFile(t, tenBinary(t, from), s.bin, 0o755)
@@ -199,9 +192,7 @@ func (s *site) retryFailedTenants() {
 
 // killStrays kills every process carrying the site's marker.
 func (s *site) killStrays() {
-	for _, p := range s.marked() {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
+	procmark.Kill(s.mark)
 	if s.t.Failed() {
 		b, _ := os.ReadFile(s.serveLog)
 		s.t.Logf("ten serve log (tail):\n%s", tailString(string(b), 4000))
@@ -220,27 +211,7 @@ func tailString(s string, n int) string {
 	return s
 }
 
-func (s *site) marked() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if string(kv) == s.mark {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
+func (s *site) marked() []int { return procmark.Find(s.mark) }
 
 // servers lists the live `ten serve` processes of the site (its marked
 // processes that are not tenants nor ten-upgrade).

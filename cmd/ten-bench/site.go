@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -98,7 +97,7 @@ type site struct {
 }
 
 func newSite(b *bins, dir string) (*site, error) {
-	s := &site{b: b, dir: dir, mark: "TENBENCH_MARK=" + randHex(8)}
+	s := &site{b: b, dir: dir, mark: procmark.New("TENBENCH_MARK")}
 	s.bin = filepath.Join(dir, "bin", "ten")
 	s.tenant = filepath.Join(dir, "bin", "tenant")
 	s.config = filepath.Join(dir, "tenement.toml")
@@ -113,7 +112,6 @@ func newSite(b *bins, dir string) (*site, error) {
 	if err := copyFile(b.tenOld, s.bin); err != nil {
 		return nil, err
 	}
-	// Tenants do not inherit the mark: they are found by their binary.
 	if err := copyFile(b.tenant, s.tenant); err != nil {
 		return nil, err
 	}
@@ -267,66 +265,14 @@ func waitHealth(url, version string, timeout time.Duration) (health, error) {
 	}
 }
 
-// marked lists the live processes that carry the site's mark.
-func (s *site) marked() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && isZombie(st) {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if string(kv) == s.mark {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
-
-func isZombie(stat []byte) bool {
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
-}
-
-// tenantProcs lists the live processes of the site's tenant binary.
-func (s *site) tenantProcs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.TrimSuffix(exe, " (deleted)") == s.tenant {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // close kills every process of the site: servers, ten-upgrade, tenants
-// and proxies (nginx clears its environment, so its process group).
+// (they inherit the mark) and proxies (nginx clears its environment, so
+// its process group).
 func (s *site) close() {
 	for _, g := range s.pgids {
 		syscall.Kill(-g, syscall.SIGKILL)
 	}
-	for _, p := range s.marked() {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
-	for _, p := range s.tenantProcs() {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
+	procmark.Kill(s.mark)
 }
 
 // upgradeReport is the part of `ten-upgrade run|rollback --json` the
@@ -559,12 +505,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func tail(s string, n int) string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/procmark"
 )
 
 // soakMain runs N upgrade/rollback cycles (A -> B -> A, handoff) on one
@@ -105,7 +106,7 @@ func soak(n int, rate float64, work string, keep bool) (*soakReport, error) {
 		return nil, err
 	}
 	h, _ := getHealth(s.url)
-	rep.Processes[0] = len(s.marked()) + len(s.tenantProcs())
+	rep.Processes[0] = len(procmark.Find(s.mark))
 	rep.ServerFDs[0] = fdCount(h.PID)
 	rep.TenantFDs[0] = tenantFDs(pids)
 	tmpBefore := listFiles(s.tmp)
@@ -148,7 +149,7 @@ func soak(n int, rate float64, work string, keep bool) (*soakReport, error) {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.FinalVersion = h.Version
-	rep.Processes[1] = len(s.marked()) + len(s.tenantProcs())
+	rep.Processes[1] = len(procmark.Find(s.mark))
 	rep.ServerFDs[1] = fdCount(h.PID)
 	rep.ServerFDKinds = fdKinds(h.PID)
 	rep.TenantFDs[1] = tenantFDs(after)
@@ -264,7 +265,7 @@ func tenantFDs(pids map[string]int) int {
 
 func countServers(s *site) int {
 	n := 0
-	for _, pid := range s.marked() {
+	for _, pid := range procmark.Find(s.mark) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if strings.Contains(string(b), "serve\x00") {
 			n++

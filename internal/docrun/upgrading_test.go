@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -15,11 +13,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 )
 
@@ -92,8 +90,12 @@ func TestUpgradingGuide(t *testing.T) {
 	archive := filepath.Join(dir, "ten_1.1.0_linux_"+runtime.GOARCH+".tar.gz")
 	writeArchive(t, archive, map[string]string{"ten": bins["ten-1.1.0"]}, map[string]string{"CHANGELOG.md": releaseChangelog})
 
-	mark := "DOCRUN_MARK=" + randHex(8)
-	t.Cleanup(func() { killMarked(t, mark) })
+	mark := procmark.New("DOCRUN_MARK")
+	t.Cleanup(func() {
+		for _, pid := range procmark.Kill(mark) {
+			t.Logf("killed leftover process %d", pid)
+		}
+	})
 
 	ports := freePorts(t, 4)
 	env := []string{
@@ -197,29 +199,6 @@ func missingTool(names []string) string {
 	return ""
 }
 
-// killMarked kills every process whose environment carries mark, and the
-// process groups they lead (nginx's workers drop the environment).
-func killMarked(t *testing.T, mark string) {
-	own := syscall.Getpgrp()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(append(append([]byte{0}, b...), 0), []byte("\x00"+mark+"\x00")) {
-			continue
-		}
-		if pg, err := syscall.Getpgid(pid); err == nil && pg == pid && pg != own {
-			syscall.Kill(-pg, syscall.SIGKILL)
-		}
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			t.Logf("killed leftover process %d", pid)
-		}
-	}
-}
-
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
@@ -283,12 +262,6 @@ func writeArchive(t *testing.T, path string, files, texts map[string]string) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func tail(s string, n int) string {

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/releasesign"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/orchestrator/release"
@@ -353,7 +353,7 @@ func upgradeFromGitHub(t *testing.T, tenUpgrade string, in installation, version
 		t.Fatal(err)
 	}
 	data := filepath.Join(filepath.Dir(in.config), "data")
-	mark := "RELEASETEST_MARK=" + fmt.Sprint(time.Now().UnixNano())
+	mark := procmark.New("RELEASETEST_MARK")
 	serve := exec.Command(installed, "serve", "--host", "127.0.0.1", "--port", "0", "--config", in.config)
 	serve.Env = cleanEnv(mark)
 	serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -361,7 +361,7 @@ func upgradeFromGitHub(t *testing.T, tenUpgrade string, in installation, version
 		t.Fatal(err)
 	}
 	go serve.Wait()
-	t.Cleanup(func() { killMarked(mark) })
+	t.Cleanup(func() { procmark.Kill(mark) })
 
 	ctl := handoff.NewControlClient(data)
 	status := func() (handoff.Status, error) {
@@ -395,20 +395,5 @@ func upgradeFromGitHub(t *testing.T, tenUpgrade string, in installation, version
 	}
 	if v, err := exec.Command(installed, "--version").Output(); err != nil || string(v) != "ten "+version+"\n" {
 		t.Errorf("installed binary after run: %q, %v", v, err)
-	}
-}
-
-// killMarked kills every process whose environment carries mark.
-func killMarked(mark string) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err == nil && bytes.Contains(env, append([]byte(mark), 0)) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/internal/procmark"
 )
 
 // TestKill9AdoptsTenants kills the server with SIGKILL while three tenants
@@ -30,7 +32,7 @@ TESTAPP_NAME = "{id}"
 	}
 	first.kill9(t)
 	for id, pid := range pids {
-		if !alive(pid) {
+		if !procmark.Alive(pid) {
 			t.Fatalf("tenant %s (pid %d) died with the server", id, pid)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/handoff"
@@ -55,7 +56,7 @@ func samePIDs(t *testing.T, s *server, token string, want map[string]int) {
 		if got[id] != pid {
 			t.Errorf("tenant api:%s: pid %d, want %d (restarted)", id, got[id], pid)
 		}
-		if !alive(pid) {
+		if !procmark.Alive(pid) {
 			t.Errorf("tenant api:%s (pid %d) is gone", id, pid)
 		}
 	}
@@ -76,7 +77,7 @@ func startLoad(t *testing.T, urls ...string) func() *loadgen.Result {
 func waitGone(t *testing.T, pid int, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitFor(t, "pid to exit", timeout, func() bool { return !alive(pid) })
+	waitFor(t, "pid to exit", timeout, func() bool { return !procmark.Alive(pid) })
 	return time.Since(start)
 }
 

@@ -15,13 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 )
@@ -51,7 +51,7 @@ func newEnv(t testing.TB, config string) *env {
 		app:   testbin.Build(t, "./internal/testapp"),
 		dir:   t.TempDir(),
 		nonce: randHex(8),
-		mark:  "TENTEST_MARK=" + randHex(8),
+		mark:  procmark.New("TENTEST_MARK"),
 	}
 	e.dataDir = filepath.Join(e.dir, "data")
 	e.config = filepath.Join(e.dir, "tenement.toml")
@@ -85,33 +85,9 @@ func (e *env) environ(extra ...string) []string {
 
 // killStrays SIGKILLs every process carrying this env's mark: servers the
 // test did not stop and the tenants they left behind.
-func (e *env) killStrays() {
-	for _, pid := range e.markedPIDs() {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
+func (e *env) killStrays() { procmark.Kill(e.mark) }
 
-func (e *env) markedPIDs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(b, []byte{0}) {
-			if string(kv) == e.mark {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
+func (e *env) markedPIDs() []int { return procmark.Find(e.mark) }
 
 // countTenants counts this env's live testapp processes.
 func (e *env) countTenants(t testing.TB) int {
@@ -119,23 +95,11 @@ func (e *env) countTenants(t testing.TB) int {
 	n := 0
 	for _, pid := range e.markedPIDs() {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err == nil && exe == e.app && alive(pid) {
+		if err == nil && exe == e.app {
 			n++
 		}
 	}
 	return n
-}
-
-// alive reports whether pid is a running (not zombie) process.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
 // server is a running `ten serve`.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tenement/ten/internal/procmark"
 	"io"
 	"net/http"
 	"os"
@@ -227,7 +228,7 @@ func TestServe(t *testing.T) {
 		if err := syscall.Kill(-after.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the killed tenant to die", 5*time.Second, func() bool { return !alive(after.PID) })
+		waitFor(t, "the killed tenant to die", 5*time.Second, func() bool { return !procmark.Alive(after.PID) })
 		code, body, _ := s.request(t, "POST", "alice.api.localhost", "/echo", strings.NewReader("still here"), nil)
 		if code != 200 || body != "still here" {
 			t.Errorf("POST after crash: %d %q", code, body)
@@ -255,7 +256,7 @@ func TestServe(t *testing.T) {
 		waitFor(t, "sleepy:z to be stopped as idle", 15*time.Second, func() bool {
 			return s.instances(t, admin)["sleepy:z"].State == "idle"
 		})
-		if alive(first.PID) {
+		if procmark.Alive(first.PID) {
 			t.Errorf("idle instance's process %d still running", first.PID)
 		}
 		if ps := e.mustCLI(t, s, "ps"); !strings.Contains(ps, "idle") {
@@ -440,7 +441,7 @@ func TestServe(t *testing.T) {
 			t.Errorf("server exit: %v", s.err)
 		}
 		for _, pid := range pids {
-			if alive(pid) {
+			if procmark.Alive(pid) {
 				t.Errorf("tenant %d still running after shutdown", pid)
 			}
 		}
