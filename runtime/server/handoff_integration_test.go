@@ -62,16 +62,30 @@ func samePIDs(t *testing.T, s *server, token string, want map[string]int) {
 	}
 }
 
+// tenantLoad is constant traffic to tenant a.
+type tenantLoad struct {
+	sent atomic.Int64
+	stop func() *loadgen.Result
+}
+
 // startLoad keeps requests flowing to tenant a through urls (in fail-over
 // order) and returns once some have been answered.
-func startLoad(t *testing.T, urls ...string) func() *loadgen.Result {
+func startLoad(t *testing.T, urls ...string) *tenantLoad {
 	t.Helper()
-	var sent atomic.Int64
-	stop := loadgen.Start(context.Background(), loadgen.Options{
-		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 2 * time.Millisecond, Sent: &sent,
+	l := &tenantLoad{}
+	l.stop = loadgen.Start(context.Background(), loadgen.Options{
+		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 2 * time.Millisecond, Sent: &l.sent,
 	})
-	waitFor(t, "load to flow", 10*time.Second, func() bool { return sent.Load() >= 50 })
-	return stop
+	l.more(t, 50)
+	return l
+}
+
+// more waits until n more requests have been answered, so that a change is
+// measured under load on both of its sides.
+func (l *tenantLoad) more(t *testing.T, n int64) {
+	t.Helper()
+	target := l.sent.Load() + n
+	waitFor(t, "load to flow", 10*time.Second, func() bool { return l.sent.Load() >= target })
 }
 
 func waitGone(t *testing.T, pid int, timeout time.Duration) time.Duration {
@@ -100,7 +114,7 @@ func TestHandoffToNewBinaryUnderLoad(t *testing.T) {
 	pids := tenantPIDs(t, old, token)
 	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
 
-	stop := startLoad(t, old.url)
+	ld := startLoad(t, old.url)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -110,8 +124,8 @@ func TestHandoffToNewBinaryUnderLoad(t *testing.T) {
 	}
 	waitGone(t, old.cmd.Process.Pid, 30*time.Second)
 	exitAfter := time.Since(start)
-	time.Sleep(300 * time.Millisecond) // keep the load on the new server for a while too
-	r := stop()
+	ld.more(t, 100) // the new server alone serves these
+	r := ld.stop()
 	t.Logf("handoff: %s; new pid %d; request to old-server exit %v", r, res.NewPID, exitAfter)
 	if r.Failed != 0 || r.Sent < 100 {
 		t.Errorf("load during handoff: %s", r)
@@ -151,11 +165,11 @@ func TestFailedHandoffKeepsOldServerServing(t *testing.T) {
 			if err := os.WriteFile(bin, []byte(scripts[name]), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			stop := startLoad(t, old.url)
+			ld := startLoad(t, old.url)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, bin, nil)
-			r := stop()
+			r := ld.stop()
 			if err == nil || !strings.Contains(err.Error(), wantErr[name]) || !strings.Contains(err.Error(), "did not become ready") {
 				t.Errorf("upgrade error = %v, want one mentioning %q", err, wantErr[name])
 			}
@@ -182,13 +196,13 @@ func TestSuccessorTakesOverOnSIGTERM(t *testing.T) {
 	succ := e.startServer(t)
 	samePIDs(t, succ, token, pids)
 
-	stop := startLoad(t, old.url, succ.url)
+	ld := startLoad(t, old.url, succ.url)
 	start := time.Now()
 	old.cmd.Process.Signal(syscall.SIGTERM)
 	<-old.exited
 	took := time.Since(start)
-	time.Sleep(300 * time.Millisecond)
-	r := stop()
+	ld.more(t, 100)
+	r := ld.stop()
 	t.Logf("successor takeover: %s; SIGTERM to old-server exit %v", r, took)
 	if r.Failed != 0 || r.Sent < 100 {
 		t.Errorf("load during takeover: %s", r)
