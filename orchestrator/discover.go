@@ -109,8 +109,11 @@ func (s *RunningServer) inspect(ctx context.Context) error {
 		}
 	}
 	cmdline, err := p.CmdlineSliceWithContext(ctx)
-	if err != nil || len(cmdline) == 0 {
-		return fmt.Errorf("read the command line of pid %d: %v", s.PID, err)
+	if err == nil && len(cmdline) == 0 {
+		err = errors.New("it is empty (a zombie, or not readable as this user)")
+	}
+	if err != nil {
+		return fmt.Errorf("read the command line of pid %d: %w; run ten-upgrade as the user that runs ten serve", s.PID, err)
 	}
 	s.Args = cmdline[1:]
 	if dir, err := p.CwdWithContext(ctx); err == nil {
@@ -132,13 +135,8 @@ func (s *RunningServer) inspect(ctx context.Context) error {
 		}
 	}
 	if port := s.Port(); port != 0 && len(s.Listening) > 0 {
-		found := false
-		for _, l := range s.Listening {
-			if strings.HasSuffix(l, ":"+strconv.Itoa(port)) {
-				found = true
-			}
-		}
-		if !found {
+		suffix := ":" + strconv.Itoa(port)
+		if !slices.ContainsFunc(s.Listening, func(l string) bool { return strings.HasSuffix(l, suffix) }) {
 			return fmt.Errorf("pid %d says it serves %s but listens on %v", s.PID, s.Addr, s.Listening)
 		}
 	}

@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -134,11 +133,7 @@ func (r *CheckReport) Count(s compat.Status) int {
 }
 
 // WriteJSON prints the report as indented JSON.
-func (r *CheckReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
+func (r *CheckReport) WriteJSON(w io.Writer) error { return writeJSON(w, r) }
 
 // WriteText prints one line per check and a summary line:
 //

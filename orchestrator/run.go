@@ -502,7 +502,7 @@ func resume(ctx context.Context, rep *RunReport, opts RunOptions, j *journal.Jou
 		return rep.refuse(err)
 	}
 	if ju == nil {
-		return rep.refuse(errors.New("there is no unfinished upgrade to resume"))
+		return rep.refuse(errors.New("there is no unfinished upgrade to resume: run ten-upgrade run without --resume to start a new one"))
 	}
 	u, err := loadUpgrade(j, ju, steps, opts)
 	if err != nil {
@@ -661,7 +661,7 @@ func Rollback(ctx context.Context, opts RollbackOptions) *RunReport {
 			return rep.refuse(fmt.Errorf("upgrade %d installed ten %s at %s, but that file has changed since: roll back by hand from %s.bak", ju.ID, ju.To, u.p.Installed, u.p.Installed))
 		}
 		if last, _, err := j.Last(ctx, ""); err == nil && last != nil && last.ID != ju.ID && last.State == journal.StateCommitted {
-			return rep.refuse(fmt.Errorf("upgrade %d is not the last one", ju.ID))
+			return rep.refuse(fmt.Errorf("upgrade %d is not the last one: roll back the later upgrades first, newest first", ju.ID))
 		}
 	}
 	what := fmt.Sprintf("Roll back upgrade %d (ten %s -> %s, %s, state %s): undo %s", ju.ID, ju.From, ju.To, ju.Strategy, ju.State, undoList(steps))

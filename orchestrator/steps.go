@@ -176,7 +176,7 @@ type fetchOut struct {
 
 func (u *upgrade) doFetch(context.Context) (any, error) {
 	if !fileIs(u.p.Candidate, u.p.CandidateSHA256) {
-		return nil, fmt.Errorf("the verified candidate %s is missing or changed since it was checked", u.p.Candidate)
+		return nil, fmt.Errorf("the verified candidate %s is missing or changed since it was checked: run ten-upgrade run again to fetch and verify it anew", u.p.Candidate)
 	}
 	return fetchOut{Candidate: u.p.Candidate, SHA256: u.p.CandidateSHA256, Version: u.p.To}, nil
 }
@@ -213,7 +213,7 @@ type backupBinaryOut struct {
 
 func (u *upgrade) doBackupBinary(context.Context) (any, error) {
 	if !fileIs(u.p.Installed, u.p.InstalledSHA256) {
-		return nil, fmt.Errorf("%s changed since it was checked (sha256 no longer %s)", u.p.Installed, short(u.p.InstalledSHA256))
+		return nil, fmt.Errorf("%s changed since it was checked (sha256 no longer %s): run ten-upgrade run again so the installed binary is checked anew", u.p.Installed, short(u.p.InstalledSHA256))
 	}
 	bak, rotated, err := backupBinary(u.p.Installed)
 	if err != nil {

@@ -61,20 +61,7 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
 				opts.Progress = release.TerminalProgress(os.Stderr)
 			}
 			rep := orchestrator.Check(cmd.Context(), opts)
-			out := cmd.OutOrStdout()
-			var err error
-			if asJSON {
-				err = rep.WriteJSON(out)
-			} else {
-				err = rep.WriteText(out)
-			}
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			if rep.ExitCode != 0 {
-				return &exitError{code: rep.ExitCode}
-			}
-			return nil
+			return writeReport(cmd, rep, asJSON, rep.ExitCode)
 		},
 	}
 	f := cmd.Flags()

@@ -158,6 +158,19 @@ func confirmer(in io.Reader, out io.Writer) (func(string) bool, error) {
 // report prints a run or rollback report and turns its result into the
 // exit status.
 func report(cmd *cobra.Command, rep *orchestrator.RunReport, asJSON bool) error {
+	return writeReport(cmd, rep, asJSON, rep.ExitCode)
+}
+
+// writer is a report that prints itself as text or JSON.
+type writer interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}
+
+// writeReport prints rep to stdout, as JSON or text, and turns code (the
+// report's exit status, 0 for success) into the command's error. Failing
+// to print exits 2.
+func writeReport(cmd *cobra.Command, rep writer, asJSON bool, code int) error {
 	var err error
 	if asJSON {
 		err = rep.WriteJSON(cmd.OutOrStdout())
@@ -167,8 +180,8 @@ func report(cmd *cobra.Command, rep *orchestrator.RunReport, asJSON bool) error 
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if rep.ExitCode != 0 {
-		return &exitError{code: rep.ExitCode}
+	if code != 0 {
+		return &exitError{code: code}
 	}
 	return nil
 }
@@ -235,15 +248,7 @@ that finish it.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			if asJSON {
-				err = rep.WriteJSON(cmd.OutOrStdout())
-			} else {
-				err = rep.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			return nil
+			return writeReport(cmd, rep, asJSON, 0)
 		},
 	}
 	f := cmd.Flags()
@@ -269,15 +274,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			if asJSON {
-				err = rep.WriteJSON(cmd.OutOrStdout())
-			} else {
-				err = rep.WriteText(cmd.OutOrStdout())
-			}
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			return nil
+			return writeReport(cmd, rep, asJSON, 0)
 		},
 	}
 	f := cmd.Flags()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,8 @@ the installed file; the previous binary is kept as ten-upgrade.old.`,
 }
 
 func writeJSON(cmd *cobra.Command, v any) error {
-	enc := jsonEncoder(cmd.OutOrStdout())
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return &exitError{code: 2, err: err}
 	}
