@@ -176,6 +176,9 @@ func TestMigrateJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dry run exit %d: %s", code, stderr)
 	}
+	if !json.Valid([]byte(out)) {
+		t.Fatalf("dry run output is not JSON: %q", out)
+	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
 		t.Fatalf("dry run created %s", db)
 	}

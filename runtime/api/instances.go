@@ -122,7 +122,12 @@ func (a *API) spawn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.audit(r.Context(), "spawn", req.Process, req.ID, "")
-	writeJSON(w, http.StatusOK, SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID})
+	writeJSON(w, http.StatusOK, spawnResponse(in))
+}
+
+// spawnResponse is the answer to a spawn or a restart of in.
+func spawnResponse(in supervisor.Instance) SpawnResponse {
+	return SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID}
 }
 
 func (a *API) stop(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +154,7 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.audit(r.Context(), "restart", service, id, "")
-	writeJSON(w, http.StatusOK, SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID})
+	writeJSON(w, http.StatusOK, spawnResponse(in))
 }
 
 func (a *API) setWeight(w http.ResponseWriter, r *http.Request) {
@@ -298,7 +303,7 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, v := range []string{req.From, req.To} {
 		if _, ok := a.opts.Backend.Get(req.Process, v); !ok {
-			a.backendError(w, "route", req.Process+":"+v, fmt.Errorf("%w", supervisor.ErrNotFound))
+			a.backendError(w, "route", req.Process+":"+v, supervisor.ErrNotFound)
 			return
 		}
 	}

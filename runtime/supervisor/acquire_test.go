@@ -41,13 +41,8 @@ func TestIdleStopAndSingleWake(t *testing.T) {
 	}
 	clock.Advance(61 * time.Second)
 	// (several idle passes run at 20ms intervals; none may stop it)
-	deadline := time.Now().Add(200 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if cur, _ := e.s.Get("web", "a"); cur.State != StateRunning {
-			t.Fatalf("stopped with a request in flight: %+v", cur)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	running := func() bool { cur, _ := e.s.Get("web", "a"); return cur.State == StateRunning }
+	holds(t, 200*time.Millisecond, "running with a request in flight", running)
 	// ...and releasing it restarts the idle clock.
 	release()
 	release() // idempotent
@@ -55,10 +50,7 @@ func TestIdleStopAndSingleWake(t *testing.T) {
 		t.Errorf("after release: %+v", cur)
 	}
 	clock.Advance(59 * time.Second)
-	time.Sleep(100 * time.Millisecond)
-	if cur, _ := e.s.Get("web", "a"); cur.State != StateRunning {
-		t.Fatalf("stopped before idle_timeout: %+v", cur)
-	}
+	holds(t, 100*time.Millisecond, "running before idle_timeout", running)
 	clock.Advance(2 * time.Second)
 	waitFor(t, 5*time.Second, "idle stop", func() bool {
 		cur, _ := e.s.Get("web", "a")

@@ -248,9 +248,12 @@ func TestShutdownModes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("first server never saw its child exit")
 	}
-	time.Sleep(50 * time.Millisecond) // let its onExit run (nothing to poll for)
-	if r := readRow(t, db, "web", "x"); r.owner != b.s.opts.ServerID {
-		t.Errorf("owner %q after shutdown, want %q", r.owner, b.s.opts.ServerID)
+	// Its onExit runs after done is closed and must leave the row alone.
+	holds(t, 50*time.Millisecond, "row owned by the successor", func() bool {
+		return readRow(t, db, "web", "x").owner == b.s.opts.ServerID
+	})
+	if n := a.events.count(EventExited, "web:x"); n != 0 {
+		t.Errorf("shut-down server handled its child's exit: %d exited events", n)
 	}
 }
 

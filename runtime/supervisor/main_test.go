@@ -307,6 +307,19 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// holds polls cond for d and fails as soon as it does not hold: for what
+// must not happen, however the loops under test are scheduled.
+func holds(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !cond() {
+			t.Fatalf("%s no longer holds", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // get fetches http://addr/path and returns the body.

@@ -28,8 +28,6 @@ func ProcStartTime(pid int) (int64, error) {
 	return p.CreateTime()
 }
 
-func procStartTime(pid int) (int64, error) { return ProcStartTime(pid) }
-
 // startTimeSlack tolerates the jitter of derived start times: gopsutil
 // computes them from the boot time, which the kernel derives from the wall
 // clock and which moves when the clock is stepped.

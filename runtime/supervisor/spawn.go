@@ -103,7 +103,7 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	}
 
 	p := &process{pid: cmd.Process.Pid, port: port, done: make(chan struct{})}
-	p.startTime, err = procStartTime(p.pid)
+	p.startTime, err = ProcStartTime(p.pid)
 	if err != nil {
 		// It died at once; Wait below reports how.
 		s.log.Debug("process start time", "pid", p.pid, "err", err)
@@ -242,10 +242,11 @@ func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process)
 	defer cancel()
 	// A connect to localhost is immediate or refused; one that hangs (a
 	// full accept queue) should not use up a whole startup timeout.
+	addr := p.addr()
 	d := net.Dialer{Timeout: min(s.opts.HealthTimeout, time.Second)}
-	c, err := d.DialContext(ctx, "tcp", p.addr())
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", p.addr(), err)
+		return fmt.Errorf("connect %s: %w", addr, err)
 	}
 	c.Close()
 	if svc.Health == "" {
@@ -255,7 +256,7 @@ func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process)
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr()+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return fmt.Errorf("health request: %w", err)
 	}
