@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/nginxconf"
 	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -419,39 +420,10 @@ func (s *site) startNginx() (*front, error) {
 	dir := filepath.Join(s.dir, "nginx")
 	os.MkdirAll(dir, 0o755)
 	port, _ := freePort()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	main := fmt.Sprintf(`%[2]s
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log notice;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[1]s/ten-upstream.conf;
-    server {
-        listen 127.0.0.1:%[3]d;
-        location / {
-            proxy_pass http://ten;
-            proxy_set_header Host $host;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 5s;
-            proxy_next_upstream error timeout;
-        }
-    }
-}
-`, dir, user, port)
-	inc := fmt.Sprintf("upstream ten {\n    server 127.0.0.1:%d;\n    keepalive 16;\n}\n", s.port)
+	main := nginxconf.Main(dir, port)
+	inc := nginxconf.Upstream(fmt.Sprintf("127.0.0.1:%d", s.port))
 	mainConf := filepath.Join(dir, "nginx.conf")
-	include := filepath.Join(dir, "ten-upstream.conf")
+	include := filepath.Join(dir, nginxconf.UpstreamFile)
 	if err := os.WriteFile(mainConf, []byte(main), 0o644); err != nil {
 		return nil, err
 	}
