@@ -51,7 +51,8 @@ const (
 const (
 	leaseStaleIntervals = 5                      // heartbeats missed before a live holder is replaced
 	minLeaseStale       = time.Second            // ...but never sooner: a loaded machine stalls
-	maxFollowInterval   = 100 * time.Millisecond // how long a handed-over lease may wait for its taker
+	maxFollowInterval   = 100 * time.Millisecond // a follower's full pass: lease and instances
+	handOverPoll        = 10 * time.Millisecond  // how long a handed-over lease may wait for its taker
 )
 
 var (
@@ -798,19 +799,31 @@ func (s *Supervisor) followInterval() time.Duration {
 
 // followLoop is a follower's: take the lease when it is handed over or its
 // holder is dead, else keep the picture of the instances current.
+//
+// Between two full passes it looks, more often and with one read, for a
+// lease handed to it: until this server takes it nobody supervises the
+// tenants, and the old server waits for it before it stops accepting.
 func (s *Supervisor) followLoop(ctx context.Context) {
 	t := time.NewTicker(s.followInterval())
 	defer t.Stop()
+	quick := time.NewTicker(handOverPoll)
+	defer quick.Stop()
 	for {
+		full := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			full = true
+		case <-quick.C:
 		}
 		s.mu.Lock()
 		follower, handed, closed := s.role == roleFollower, s.handedTo != "", s.closed
 		s.mu.Unlock()
 		if !follower || closed {
+			continue
+		}
+		if !full && (handed || !s.handedToMe(ctx)) {
 			continue
 		}
 		if !handed {
@@ -829,6 +842,13 @@ func (s *Supervisor) followLoop(ctx context.Context) {
 			s.log.Warn("refresh instances from the database", "err", err)
 		}
 	}
+}
+
+// handedToMe reports whether the lease names this server as a successor
+// that has not taken it yet.
+func (s *Supervisor) handedToMe(ctx context.Context) bool {
+	l, ok, err := readLease(ctx, s.opts.DB)
+	return err == nil && ok && l.holder == s.opts.ServerID && l.acquired == 0
 }
 
 // procCheck is whether a row's process is alive, looked up outside s.mu.
