@@ -17,6 +17,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/tenement/ten/compat"
+	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/store"
@@ -228,18 +229,26 @@ func (c *checker) keepCandidate(bin, version string) {
 	if c.opts.KeepCandidate == "" {
 		return
 	}
-	sum, err := release.FileSHA256(bin)
-	if err != nil {
-		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+	fail := func(err error) { c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err))) }
+	if err := os.MkdirAll(c.opts.KeepCandidate, 0o700); err != nil {
+		fail(err)
 		return
 	}
-	if err := os.MkdirAll(c.opts.KeepCandidate, 0o700); err != nil {
-		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+	// The copy is named for its content, known once it is copied.
+	tmp := filepath.Join(c.opts.KeepCandidate, fmt.Sprintf(".ten-%s.copying", version))
+	sum, err := fsutil.CopyFile(bin, tmp, 0o755)
+	if err != nil {
+		fail(err)
 		return
 	}
 	dst := filepath.Join(c.opts.KeepCandidate, fmt.Sprintf("ten-%s-%s", version, sum[:12]))
-	if err := copyFileAtomic(bin, dst, 0o755); err != nil {
-		c.rep.add(compat.Error(NameSetup, fmt.Sprintf("keep the candidate: %v", err)))
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		fail(err)
+		return
+	}
+	if err := fsutil.SyncDir(c.opts.KeepCandidate); err != nil {
+		fail(err)
 		return
 	}
 	c.rep.Candidate.Kept, c.rep.Candidate.KeptSHA256 = dst, sum

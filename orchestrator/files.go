@@ -11,7 +11,8 @@ import (
 // copyFileAtomic copies src to dst (fsutil.CopyFile: temporary file,
 // fsync, rename, directory fsync): dst is never missing or half written.
 func copyFileAtomic(src, dst string, mode fs.FileMode) error {
-	return fsutil.CopyFile(src, dst, mode)
+	_, err := fsutil.CopyFile(src, dst, mode)
+	return err
 }
 
 // syncDir fsyncs a directory, so that renames in it survive a crash.

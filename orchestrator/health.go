@@ -79,6 +79,11 @@ type gate struct {
 
 var errNotHealthy = errors.New("the new server did not become healthy")
 
+// gateEvery spaces a gate's probes: N answers span (N-1)*gateEvery, long
+// enough to see a server that crashes right after its first answer, short
+// enough not to dominate a handoff.
+const gateEvery = 50 * time.Millisecond
+
 // wait polls until the gate passes, the process exits or the time is up.
 func (g gate) wait(ctx context.Context) (healthAnswer, error) {
 	if g.N < 1 {
@@ -112,7 +117,7 @@ func (g gate) wait(ctx context.Context) (healthAnswer, error) {
 		if time.Now().After(deadline) {
 			return last, fmt.Errorf("%w within %s: %d/%d healthy answers; last: %v", errNotHealthy, g.Timeout, ok, g.N, lastErr)
 		}
-		t := time.NewTimer(100 * time.Millisecond)
+		t := time.NewTimer(gateEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()

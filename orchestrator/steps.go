@@ -19,7 +19,6 @@ import (
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
-	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/store"
@@ -341,11 +340,12 @@ type stageOut struct {
 }
 
 func (u *upgrade) doStage(context.Context) (any, error) {
-	if err := copyFileAtomic(u.p.Candidate, u.p.Staged, 0o755); err != nil {
+	sum, err := fsutil.CopyFile(u.p.Candidate, u.p.Staged, 0o755)
+	if err != nil {
 		return nil, fmt.Errorf("stage: %w", err)
 	}
-	if !fileIs(u.p.Staged, u.p.CandidateSHA256) {
-		return nil, fmt.Errorf("stage: %s does not hold the candidate after the copy", u.p.Staged)
+	if sum != u.p.CandidateSHA256 {
+		return nil, fmt.Errorf("stage: %s changed since it was verified (sha256 %s, want %s): run ten-upgrade run again to fetch and verify it anew", u.p.Candidate, short(sum), short(u.p.CandidateSHA256))
 	}
 	return stageOut{Staged: u.p.Staged, SHA256: u.p.CandidateSHA256}, nil
 }
@@ -564,7 +564,7 @@ func (u *upgrade) addrOf(ctx context.Context, s *started) (string, error) {
 			return "", fmt.Errorf("%w: it exited (%v); its log: %s%s", errNotHealthy, s.err, u.p.ServeLog, logTail(u.p.ServeLog))
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("%w within %s: it never answered on the control socket; its log: %s%s", errNotHealthy, u.p.HealthTimeout.D(), u.p.ServeLog, logTail(u.p.ServeLog))
@@ -743,5 +743,3 @@ func (u *upgrade) waitOldGone(ctx context.Context, p ServerProc) error {
 	}
 	return fmt.Errorf("pid %d is still running %s after it was told to drain", p.PID, u.p.DrainTimeout.D()+10*time.Second)
 }
-
-var _ = release.FileSHA256

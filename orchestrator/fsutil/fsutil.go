@@ -16,6 +16,8 @@ package fsutil
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -142,18 +144,26 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // (exactly, whatever the umask): through a temporary file in dst's
 // directory, synced and renamed over dst, then the directory synced. On
 // failure dst is as it was and no temporary file is left.
-func CopyFile(src, dst string, perm os.FileMode) error {
+//
+// It returns the hex SHA-256 of the bytes copied, so that a caller who
+// expects certain content need not read dst again to know it got it.
+func CopyFile(src, dst string, perm os.FileMode) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
+		return "", fmt.Errorf("copy %s: %w", src, err)
 	}
 	defer in.Close()
-	return replace("write", dst, perm, func(f *os.File) error {
-		if _, err := io.Copy(f, in); err != nil {
+	h := sha256.New()
+	err = replace("write", dst, perm, func(f *os.File) error {
+		if _, err := io.Copy(io.MultiWriter(f, h), in); err != nil {
 			return fmt.Errorf("copy from %s: %w", src, err)
 		}
 		return nil
 	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // SyncDir fsyncs the directory dir, making the creation, removal and
@@ -207,7 +217,7 @@ func BackupBinary(installed string) (bakPath string, err error) {
 		return "", fmt.Errorf("back up %s: %w", installed, err)
 	}
 	mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	if err := CopyFile(installed, bak, mode); err != nil {
+	if _, err := CopyFile(installed, bak, mode); err != nil {
 		var nw *NotWritableError
 		if errors.As(err, &nw) {
 			nw.Op, nw.Path = "back up", installed

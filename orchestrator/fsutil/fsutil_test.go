@@ -1,6 +1,8 @@
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,7 +108,11 @@ func TestCopyFile(t *testing.T) {
 	write(t, src, strings.Repeat("binary", 100000), 0o700)
 	dst := filepath.Join(dir, "dst")
 	write(t, dst, "old", 0o600)
-	must(t, CopyFile(src, dst, 0o751))
+	sum, err := CopyFile(src, dst, 0o751)
+	must(t, err)
+	if want := sha256Hex(read(t, src)); sum != want {
+		t.Errorf("CopyFile returned sha256 %s, want %s", sum, want)
+	}
 	if read(t, dst) != read(t, src) {
 		t.Error("content differs")
 	}
@@ -153,7 +159,7 @@ func TestCopyFileFailure(t *testing.T) {
 			if fi, err := os.Stat(dst); err == nil && fi.Mode().IsRegular() {
 				before = read(t, dst)
 			}
-			err := CopyFile(src, dst, 0o644)
+			_, err := CopyFile(src, dst, 0o644)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("CopyFile = %v, want an error containing %q", err, tt.want)
 			}
@@ -169,7 +175,7 @@ func TestCopyFileFailure(t *testing.T) {
 		write(t, src, "new", 0o644)
 		write(t, dst, "old", 0o644)
 		withRename(t, func(string, string) error { return syscall.EIO })
-		if err := CopyFile(src, dst, 0o644); err == nil {
+		if _, err := CopyFile(src, dst, 0o644); err == nil {
 			t.Fatal("CopyFile succeeded")
 		}
 		if got := read(t, dst); got != "old" {
@@ -563,4 +569,9 @@ func TestPruneBackups(t *testing.T) {
 	if err := PruneBackups(filepath.Join(t.TempDir(), "missing"), "*", 1); err == nil {
 		t.Error("PruneBackups of a missing directory succeeded")
 	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
