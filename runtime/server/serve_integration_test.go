@@ -224,11 +224,16 @@ func TestServe(t *testing.T) {
 		// reached the old process (a refused dial): once a body has gone
 		// out on a connection the tenant reset, replaying it could run a
 		// non-idempotent request twice, so that race is a 502, as with
-		// nginx. So wait for the process to be dead, not just signalled.
+		// nginx. So wait until the server has seen the process die (a dead
+		// process is a zombie until ten reaps it, and until then ten still
+		// routes to it over a pooled connection), not just until it died.
 		if err := syscall.Kill(-after.PID, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the killed tenant to die", 5*time.Second, func() bool { return !procmark.Alive(after.PID) })
+		waitFor(t, "the server to see the tenant die", 5*time.Second, func() bool {
+			in := s.instances(t, admin)["api:alice"]
+			return in.PID != after.PID || in.State != "running"
+		})
 		code, body, _ := s.request(t, "POST", "alice.api.localhost", "/echo", strings.NewReader("still here"), nil)
 		if code != 200 || body != "still here" {
 			t.Errorf("POST after crash: %d %q", code, body)
