@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 	"time"
 
@@ -119,6 +120,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (rt *Router) Proxy(w http.ResponseWriter, r *http.Request, t Target) {
 	start := time.Now()
 	st := &reqState{target: t}
+	if n, err := strconv.Atoi(r.Header.Get(hopsHeader)); err == nil && n > 0 {
+		st.hops = n
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	rt.proxy.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	if rt.observe != nil {
@@ -145,6 +149,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// asked for, as tenement passes them.
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Host = pr.In.Host
+	pr.Out.Header.Del(hopsHeader)
 	// A TLS-terminating proxy in front (Caddy) has set these; the tenant
 	// needs the client's view (https, the public host), not ours. Keep
 	// them and only append the hop we saw to X-Forwarded-For.
@@ -210,6 +215,7 @@ func writeStatus(w http.ResponseWriter, status int) {
 // reqState travels with one proxied request from Proxy to the transport.
 type reqState struct {
 	target Target
+	hops   int // servers that passed the request on (hopsHeader)
 	mu     sync.Mutex
 	id     string
 }

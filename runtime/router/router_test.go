@@ -377,3 +377,71 @@ func TestUpgradeIsRelayed(t *testing.T) {
 		t.Errorf("got %q %v", line, err)
 	}
 }
+
+// elsewhereBackend follows another server: every instance must be started
+// by it, unless the request was already passed on as often as allowed.
+type elsewhereBackend struct {
+	owner, local string
+	waited       atomic.Int64
+}
+
+func (b *elsewhereBackend) Acquire(ctx context.Context, service, id string) (string, func(), error) {
+	if supervisor.WaitsForSupervisor(ctx) {
+		b.waited.Add(1)
+		return b.local, func() {}, nil
+	}
+	return "", nil, &supervisor.WakeElsewhereError{Server: "owner", Addr: b.owner}
+}
+
+func (b *elsewhereBackend) AcquireService(ctx context.Context, service string) (string, string, func(), error) {
+	addr, release, err := b.Acquire(ctx, service, "x")
+	return "x", addr, release, err
+}
+
+// A follower passes a request for an instance only the supervising server
+// may start to that server, body and Host intact, counting the hop; a
+// request passed on twice waits instead; tenants never see the count.
+func TestRequestForInstanceToStartGoesToSupervisor(t *testing.T) {
+	type seen struct{ host, hops, body string }
+	record := func(ch chan seen, answer string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			ch <- seen{r.Host, r.Header.Get(hopsHeader), string(b)}
+			io.WriteString(w, answer)
+		}
+	}
+	atOwner, atTenant := make(chan seen, 1), make(chan seen, 1)
+	be := &elsewhereBackend{owner: tenant(t, record(atOwner, "owner")), local: tenant(t, record(atTenant, "tenant"))}
+	s, _ := front(t, Options{Backend: be})
+
+	for _, tc := range []struct {
+		name, hops, wantFrom, wantHops string
+	}{
+		{"first hop", "", "owner", "1"},
+		{"second hop", "1", "owner", "2"},
+		{"passed on twice: waits", "2", "tenant", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := http.Header{}
+			if tc.hops != "" {
+				hdr.Set(hopsHeader, tc.hops)
+			}
+			resp := do(t, s, "POST", "x.api.example.com", "/p", strings.NewReader("payload"), hdr)
+			if got := readAll(t, resp); resp.StatusCode != 200 || got != tc.wantFrom {
+				t.Fatalf("answered %d %q, want %q", resp.StatusCode, got, tc.wantFrom)
+			}
+			var sn seen
+			if tc.wantFrom == "owner" {
+				sn = <-atOwner
+			} else {
+				sn = <-atTenant
+			}
+			if sn.host != "x.api.example.com" || sn.hops != tc.wantHops || sn.body != "payload" {
+				t.Errorf("%s saw %+v, want Host x.api.example.com, hops %q, the body", tc.wantFrom, sn, tc.wantHops)
+			}
+		})
+	}
+	if n := be.waited.Load(); n != 1 {
+		t.Errorf("%d requests waited for the supervisor, want 1", n)
+	}
+}

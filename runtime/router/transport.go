@@ -6,9 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tenement/ten/runtime/supervisor"
 )
 
 // NewTransport returns the pooled transport the router dials tenants with.
@@ -78,17 +81,28 @@ func (a *acquirer) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	wait := retryMin
 	for {
-		id, addr, release, err := a.acquire(ctx, st.target)
-		if err != nil {
+		id, addr, release, err := a.acquire(ctx, st)
+		var elsewhere *supervisor.WakeElsewhereError
+		switch {
+		case errors.As(err, &elsewhere):
+			// Only the supervising server may start the instance: it
+			// answers this request, and starts it to do so.
+			addr, release = elsewhere.Addr, func() {}
+		case err != nil:
 			return fail(err)
+		default:
+			st.setChosen(id)
 		}
-		st.setChosen(id)
 
 		out := req.WithContext(ctx)
 		u := *req.URL
 		u.Host = addr
 		out.URL = &u
 		out.Body = body.attempt()
+		if elsewhere != nil {
+			out.Header = req.Header.Clone()
+			out.Header.Set(hopsHeader, strconv.Itoa(st.hops+1))
+		}
 
 		resp, err := a.base.RoundTrip(out)
 		if err == nil {
@@ -116,7 +130,20 @@ func (a *acquirer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (a *acquirer) acquire(ctx context.Context, t Target) (id, addr string, release func(), err error) {
+// hopsHeader counts how many servers have passed a request on to the
+// supervising server to have an instance started; after maxHops a server
+// waits for the instance instead, so a request racing a lease that moves
+// between two servers is not passed back and forth.
+const (
+	hopsHeader = "X-Ten-Wake-Hops"
+	maxHops    = 2
+)
+
+func (a *acquirer) acquire(ctx context.Context, st *reqState) (id, addr string, release func(), err error) {
+	if st.hops >= maxHops {
+		ctx = supervisor.WaitForSupervisor(ctx)
+	}
+	t := st.target
 	if t.Weighted() {
 		return a.backend.AcquireService(ctx, t.Service)
 	}

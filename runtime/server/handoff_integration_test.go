@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,4 +282,64 @@ func TestTenantCrashDuringOverlapRestartedOnce(t *testing.T) {
 	if n := e.countTenants(t); n != 3 {
 		t.Errorf("%d tenant processes exist, want 3 (a double spawn?)", n)
 	}
+}
+
+const idleOverlapConfig = `
+[settings]
+health_check_interval = 1
+
+[service.sleepy]
+command = "@APP@"
+idle_timeout = 1
+[service.sleepy.env]
+TESTAPP_NAME = "{id}"
+`
+
+// TestFollowerWakesIdleTenantThroughOwner: while two servers share the
+// data directory, a request that reaches the follower for a tenant that
+// is stopped (scaled to zero) or not started yet is answered: only the
+// supervising server may start it, so the follower passes the request to
+// it. Without that the request would wait for a lease that never moves.
+func TestFollowerWakesIdleTenantThroughOwner(t *testing.T) {
+	e := newEnv(t, idleOverlapConfig)
+	token := e.adminToken(t)
+	owner := e.startServer(t)
+	first := owner.tenant(t, "z.sleepy.localhost", "/")
+	waitFor(t, "sleepy:z to be stopped when idle", 20*time.Second, func() bool {
+		return owner.instances(t, token)["sleepy:z"].State == "idle"
+	})
+	succ := e.startServer(t)
+
+	for _, host := range []string{"z.sleepy.localhost", "y.sleepy.localhost"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, succ.url+"/echo", strings.NewReader("through the follower"))
+		req.Host = host
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("POST %s through the follower: %v (did it wait for a lease that never moves?)", host, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != 200 || string(b) != "through the follower" {
+			t.Errorf("POST %s through the follower: %d %q", host, resp.StatusCode, b)
+		}
+	}
+
+	st, err := handoff.NewControlClient(e.dataDir).Status(context.Background())
+	if err != nil || st.Supervisor {
+		t.Errorf("the follower answers the control socket as supervisor=%v (%v); the owner must still supervise", st.Supervisor, err)
+	}
+	in := owner.instances(t, token)
+	if z := in["sleepy:z"]; z.State != "running" || z.PID == first.PID {
+		t.Errorf("sleepy:z: %s pid %d, want woken by the owner (was pid %d)", z.State, z.PID, first.PID)
+	}
+	if y := in["sleepy:y"]; y.State != "running" {
+		t.Errorf("sleepy:y: %s, want started by the owner", y.State)
+	}
+	// And the follower routes to them itself once it sees them running.
+	waitFor(t, "the follower to route to the woken tenant", 10*time.Second, func() bool {
+		return succ.tenant(t, "z.sleepy.localhost", "/").PID == in["sleepy:z"].PID
+	})
 }

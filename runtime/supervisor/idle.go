@@ -35,6 +35,10 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 		acting := s.actingLocked()
 		in := s.insts[k]
 		if in == nil && !acting {
+			if err := s.wakeElsewhereLocked(ctx, nil); err != nil {
+				s.mu.Unlock()
+				return "", nil, err
+			}
 			// A follower knows instances from the database only: wait for
 			// the supervisor to record it, or to become the supervisor.
 			ch := s.changed
@@ -87,6 +91,10 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 			return "", nil, fmt.Errorf("%s: %w", k, err)
 		}
 		if !acting {
+			if err := s.wakeElsewhereLocked(ctx, in); err != nil {
+				s.mu.Unlock()
+				return "", nil, err
+			}
 			// Not running, and not ours to start: wait until the database
 			// shows the supervisor restarted or woke it, or until this
 			// server becomes the supervisor.
@@ -122,6 +130,48 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 			return "", nil, err
 		}
 	}
+}
+
+// WakeElsewhereError is what Acquire returns on a server that follows
+// another, for an instance that must be started first (idle, stopped or
+// not known yet): only the supervising server may start it, and it does
+// when it gets the request. The caller sends the request there.
+type WakeElsewhereError struct {
+	Server string // the supervising server's id
+	Addr   string // where it listens
+}
+
+func (e *WakeElsewhereError) Error() string {
+	return fmt.Sprintf("the instance must be started by the supervising server %s at %s", e.Server, e.Addr)
+}
+
+type waitKey struct{}
+
+// WaitForSupervisor returns a context with which Acquire on a follower
+// waits for the supervising server to start an instance instead of
+// returning a *WakeElsewhereError: for a request that was already sent on
+// by another server, so that it is not sent back and forth.
+func WaitForSupervisor(ctx context.Context) context.Context {
+	return context.WithValue(ctx, waitKey{}, true)
+}
+
+// WaitsForSupervisor reports whether ctx came from WaitForSupervisor.
+func WaitsForSupervisor(ctx context.Context) bool { return ctx.Value(waitKey{}) != nil }
+
+// wakeElsewhereLocked returns the error that sends a request for in (nil:
+// not known here) to the supervising server, or nil when this server
+// should wait instead: the supervisor is already starting it, the caller
+// asked to wait, or the supervisor's address is unknown or is this
+// server's own (a listener handoff, where both accept on one socket and
+// the overlap lasts milliseconds). Caller holds s.mu.
+func (s *Supervisor) wakeElsewhereLocked(ctx context.Context, in *inst) error {
+	if s.role != roleFollower || s.holderAddr == "" || s.holderAddr == s.opts.Addr || WaitsForSupervisor(ctx) {
+		return nil
+	}
+	if in != nil && in.state != StateIdle && in.state != StateStopped && in.state != "" {
+		return nil
+	}
+	return &WakeElsewhereError{Server: s.holder, Addr: s.holderAddr}
 }
 
 func (s *Supervisor) releaser(in *inst) func() {

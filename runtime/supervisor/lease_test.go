@@ -266,8 +266,9 @@ func TestFollowerLeavesCrashToSupervisor(t *testing.T) {
 }
 
 // A follower's request for a crashed tenant waits for the supervisor's
-// respawn (bounded by its context); one for an instance it has never
-// seen waits for the supervisor to record it.
+// respawn (bounded by its context), rather than being passed on; one for
+// an instance it has never seen, already passed on once, waits for the
+// supervisor to record it.
 func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
 	bin := testapp(t)
 	dir := t.TempDir()
@@ -315,15 +316,16 @@ func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
 		t.Errorf("follower Acquire with a short deadline: %v", err)
 	}
 
-	// An instance the follower has not seen yet: it waits until the
-	// supervisor has it running.
+	// An instance the follower has not seen yet, for a request that must
+	// not be passed on again (TestFollowerSendsWakesToSupervisor has the
+	// other case): it waits until the supervisor has it running.
 	type result struct {
 		addr string
 		err  error
 	}
 	got := make(chan result, 1)
 	go func() {
-		addr, release, err := b.s.Acquire(ctx, "web", "late")
+		addr, release, err := b.s.Acquire(WaitForSupervisor(ctx), "web", "late")
 		if err == nil {
 			release()
 		}
@@ -583,9 +585,9 @@ func (c *offsetClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// A follower's request for an idle instance waits (waking is the
-// supervisor's job, and it has no request); when the follower becomes the
-// supervisor, it wakes it, once.
+// A follower's request for an idle instance that must not be passed on
+// (WaitForSupervisor: it already was) waits; when the follower becomes
+// the supervisor, it wakes it, once.
 func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 	bin := testapp(t)
 	dir := t.TempDir()
@@ -607,7 +609,7 @@ func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 	got := make(chan result, 1)
 	ctx := context.Background()
 	go func() {
-		addr, release, err := b.s.Acquire(ctx, "web", "x")
+		addr, release, err := b.s.Acquire(WaitForSupervisor(ctx), "web", "x")
 		if err == nil {
 			release()
 		}
@@ -638,6 +640,48 @@ func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 	}
 	if n := a.events.count(EventSpawned, ""); n != 0 {
 		t.Errorf("old supervisor spawned %d times", n)
+	}
+}
+
+// A follower's request for an instance that must be started (idle,
+// stopped, or not known yet) is sent to the supervising server, which
+// starts instances when it gets requests; one for a running instance is
+// served by the follower itself.
+func TestFollowerSendsWakesToSupervisor(t *testing.T) {
+	bin := testapp(t)
+	dir := t.TempDir()
+	a := leaseEnv(t, dir, "a", webService(bin))
+	if _, err := a.db.Exec(`INSERT INTO instance_state (process, instance_id, weight, status, restarts, updated_at)
+		VALUES ('web', 'x', 100, 'idle', 0, '2024-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	ctx := context.Background()
+	if _, err := a.s.Spawn(ctx, "web", "r"); err != nil {
+		t.Fatal(err)
+	}
+	b := leaseEnv(t, dir, "b", webService(bin)).start()
+	waitFor(t, 10*time.Second, "the follower to see web:r running", func() bool {
+		in, _ := b.s.Get("web", "r")
+		return in.State == StateRunning
+	})
+	for _, id := range []string{"x", "new"} {
+		_, _, err := b.s.Acquire(ctx, "web", id)
+		var we *WakeElsewhereError
+		if !errors.As(err, &we) || we.Server != "a" || we.Addr != serverAddr("a") {
+			t.Errorf("follower Acquire(web:%s) = %v, want a *WakeElsewhereError naming a at %s", id, err, serverAddr("a"))
+		}
+	}
+	addr, release, err := b.s.Acquire(ctx, "web", "r")
+	if err != nil {
+		t.Fatalf("follower Acquire(web:r), running: %v", err)
+	}
+	release()
+	if info := getInfo(t, addr); info.Name != "web-r" {
+		t.Errorf("web:r answered as %+v", info)
+	}
+	if n := b.events.count(EventSpawned, ""); n != 0 {
+		t.Errorf("the follower spawned %d times", n)
 	}
 }
 
