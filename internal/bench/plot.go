@@ -1,7 +1,6 @@
-package main
+package bench
 
 import (
-	"context"
 	"fmt"
 	"image/color"
 	"math"
@@ -15,8 +14,6 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-func t0ctx() context.Context { return context.Background() }
-
 var (
 	colOK   = color.RGBA{R: 40, G: 90, B: 200, A: 255}
 	colFail = color.RGBA{R: 220, G: 20, B: 20, A: 255}
@@ -27,8 +24,8 @@ var (
 // one left out): every request's latency against the time it was due, on
 // a log scale, failed requests as red crosses along the top, the steps of
 // the upgrade as vertical lines.
-func plotRun(file string, rows []*row, rate float64) error {
-	var panels []*row
+func plotRun(file string, rows []*Row, rate float64) error {
+	var panels []*Row
 	for _, r := range rows {
 		if strings.HasPrefix(r.Scenario, "baseline-") && r.Scenario != "baseline-direct" {
 			continue
