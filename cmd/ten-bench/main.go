@@ -84,7 +84,7 @@ func benchOptions(name string, args []string, stderr io.Writer) (bench.Options, 
 	fs.DurationVar(&o.Tail, "tail", 2*time.Second, "load after each upgrade command")
 	fs.DurationVar(&o.Baseline, "baseline", 6*time.Second, "length of each baseline")
 	fs.StringVar(&o.Out, "out", "bin/bench", "directory for results.json and upgrade.png")
-	fs.StringVar(&o.Work, "work", "", "work directory (default: a new temporary directory, removed afterwards)")
+	fs.StringVar(&o.Work, "work", "", "where to make the run's work directory, a new ten-bench-* directory removed afterwards unless -keep (default: the system temporary directory)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (logs of every server and proxy)")
 	only := fs.String("only", "", "comma-separated scenarios to run (baseline, handoff, proxy-caddy, proxy-nginx, restart, manual); rollback follows handoff")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +108,7 @@ func soakOptions(args []string, stderr io.Writer) (bench.SoakOptions, error) {
 	fs.IntVar(&o.N, "n", 50, "upgrade/rollback cycles")
 	fs.Float64Var(&o.Rate, "rate", 100, "requests per second (open loop)")
 	fs.StringVar(&o.Out, "out", "bin/bench", "directory for soak.json")
-	fs.StringVar(&o.Work, "work", "", "work directory (default: a new temporary directory, removed afterwards)")
+	fs.StringVar(&o.Work, "work", "", "where to make the run's work directory, a new ten-bench-* directory removed afterwards unless -keep (default: the system temporary directory)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory")
 	return o, fs.Parse(args)
 }

@@ -40,8 +40,9 @@ type Options struct {
 	Lead, Tail, Baseline time.Duration
 	// Out is the directory for results.json and upgrade.png.
 	Out string
-	// Work is the work directory; empty for a new temporary one. It is
-	// removed afterwards unless Keep.
+	// Work is where the run's own work directory is made (a new
+	// ten-bench-* directory in it); empty for the system's temporary
+	// directory. The run's directory is removed afterwards unless Keep.
 	Work string
 	// Keep keeps the work directory: the logs of every server and proxy.
 	Keep bool
@@ -143,18 +144,13 @@ func failures(runs [][]*Row) []string {
 // setup makes the work directory and builds the binaries into it; remove
 // deletes the directory.
 func setup(ctx context.Context, stdout io.Writer, work string) (dir string, b *bins, remove func(), err error) {
-	if work == "" {
-		work, err = os.MkdirTemp("", "ten-bench-")
-	} else {
-		work, _ = filepath.Abs(work)
-		err = os.MkdirAll(work, 0o755)
-	}
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("work directory: %w", err)
+	if work, err = makeWorkDir(work); err != nil {
+		return "", nil, nil, err
 	}
 	fmt.Fprintf(stdout, "==> building ten %s, ten %s (expand migration), ten-upgrade and the tenant into %s\n", fromVersion, toVersion, work)
 	b, err = buildBins(ctx, filepath.Join(work, "bin"))
 	if err != nil {
+		os.RemoveAll(work)
 		return "", nil, nil, err
 	}
 	return work, b, func() { os.RemoveAll(work) }, nil
@@ -183,4 +179,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// makeWorkDir makes a new ten-bench-* directory in parent ("" for the
+// system's temporary directory). It is always a directory of our own: it
+// is removed afterwards, and a mistyped -work must not wipe anything.
+func makeWorkDir(parent string) (string, error) {
+	if parent != "" {
+		abs, err := filepath.Abs(parent)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			return "", fmt.Errorf("work directory: %w", err)
+		}
+		parent = abs
+	}
+	dir, err := os.MkdirTemp(parent, "ten-bench-")
+	if err != nil {
+		return "", fmt.Errorf("work directory: %w", err)
+	}
+	return dir, nil
 }

@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +42,30 @@ func TestFailures(t *testing.T) {
 				t.Errorf("failures = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A given work directory only holds the run's own directory: removing
+// that afterwards leaves everything else in it alone.
+func TestMakeWorkDirIsAlwaysNew(t *testing.T) {
+	parent := t.TempDir()
+	mine := filepath.Join(parent, "notes.txt")
+	if err := os.WriteFile(mine, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{parent, filepath.Join(parent, "new", "nested")} {
+		dir, err := makeWorkDir(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(dir) != in || !strings.HasPrefix(filepath.Base(dir), "ten-bench-") {
+			t.Errorf("makeWorkDir(%s) = %s, want a new ten-bench-* directory in it", in, dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(mine); err != nil || string(b) != "keep me" {
+		t.Errorf("a file beside the work directory: %q, %v", b, err)
 	}
 }

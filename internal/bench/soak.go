@@ -23,8 +23,8 @@ type SoakOptions struct {
 	Rate float64
 	// Out is the directory for soak.json.
 	Out string
-	// Work is the work directory; empty for a new temporary one. It is
-	// removed afterwards unless Keep.
+	// Work is where the run's own work directory is made (see
+	// Options.Work).
 	Work string
 	Keep bool
 	// Stdout gets the progress and the report.
