@@ -313,9 +313,11 @@ func TestRunRestartContractRollback(t *testing.T) {
 	s.weightRows()
 }
 
-// TestRunCrashPointsStrategies kills ten-upgrade inside the switch of the
-// proxy (Caddy) and restart strategies, the steps whose undo differs by
-// strategy, and checks rollback and resume.
+// TestRunCrashPointsStrategies kills ten-upgrade right after each step
+// from the switch on with the proxy (Caddy) and restart strategies, and
+// checks rollback and resume. The steps before the switch do and undo
+// the same things whatever the strategy (TestRunCrashPoints has them);
+// from the switch on, what there is to undo or finish differs.
 func TestRunCrashPointsStrategies(t *testing.T) {
 	for _, strategy := range []string{"proxy", "restart"} {
 		t.Run(strategy, func(t *testing.T) {
@@ -330,7 +332,7 @@ func TestRunCrashPointsStrategies(t *testing.T) {
 				args = []string{"--strategy", "restart"}
 			}
 			to := tenBinary(t, toVariant)
-			for _, step := range []string{StepSwitch, StepPromote} {
+			for _, step := range []string{StepSwitch, StepPromote, StepWatch, StepCommit} {
 				for _, then := range []string{"rollback", "resume"} {
 					r := s.upgrade([]string{FaultEnv + "=after:" + step}, append([]string{"run", "--binary", to, "--yes", "--json", "--watch", "500ms"}, args...)...)
 					if r.code != -9 {
