@@ -585,6 +585,15 @@ func (c *offsetClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// recordIdle records service:id as an earlier server left it: idle.
+func recordIdle(t *testing.T, db *sql.DB, service, id string) {
+	t.Helper()
+	if _, err := db.Exec(`INSERT INTO instance_state (process, instance_id, weight, status, restarts, updated_at)
+		VALUES (?, ?, 100, 'idle', 0, '2024-01-01T00:00:00Z')`, service, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A follower's request for an idle instance that must not be passed on
 // (WaitForSupervisor: it already was) waits; when the follower becomes
 // the supervisor, it wakes it, once.
@@ -592,11 +601,7 @@ func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 	bin := testapp(t)
 	dir := t.TempDir()
 	a := leaseEnv(t, dir, "a", webService(bin))
-	// Recorded by an earlier server: restored idle.
-	if _, err := a.db.Exec(`INSERT INTO instance_state (process, instance_id, weight, status, restarts, updated_at)
-		VALUES ('web', 'x', 100, 'idle', 0, '2024-01-01T00:00:00Z')`); err != nil {
-		t.Fatal(err)
-	}
+	recordIdle(t, a.db, "web", "x")
 	a.start()
 	b := leaseEnv(t, dir, "b", webService(bin)).start()
 	if cur, _ := b.s.Get("web", "x"); cur.State != StateIdle {
@@ -651,10 +656,7 @@ func TestFollowerSendsWakesToSupervisor(t *testing.T) {
 	bin := testapp(t)
 	dir := t.TempDir()
 	a := leaseEnv(t, dir, "a", webService(bin))
-	if _, err := a.db.Exec(`INSERT INTO instance_state (process, instance_id, weight, status, restarts, updated_at)
-		VALUES ('web', 'x', 100, 'idle', 0, '2024-01-01T00:00:00Z')`); err != nil {
-		t.Fatal(err)
-	}
+	recordIdle(t, a.db, "web", "x")
 	a.start()
 	ctx := context.Background()
 	if _, err := a.s.Spawn(ctx, "web", "r"); err != nil {
