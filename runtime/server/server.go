@@ -176,7 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 	conns := &connCount{}
 	srv := &http.Server{
 		ConnState:         conns.track,
-		Handler:           Handler(rt, apiHandler),
+		Handler:           conns.closeWhenDraining(Handler(rt, apiHandler)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
