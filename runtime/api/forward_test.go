@@ -7,17 +7,28 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// followerSup is a backend that follows the server at addr.
+// followerSup is a backend that follows the server at addr; with
+// promoteAfter set to n, it supervises from the n-th look on.
 type followerSup struct {
 	*fakeSup
-	addr string
+	addr         string
+	promoteAfter atomic.Int64
 }
 
-func (f *followerSup) Holder() (string, string, bool) { return "owner", f.addr, false }
+func (f *followerSup) Holder() (string, string, bool) {
+	if n := f.promoteAfter.Load(); n > 0 && f.promoteAfter.Add(-1) == 0 {
+		f.promoteAfter.Store(-1)
+	}
+	if f.promoteAfter.Load() < 0 {
+		return "follower1", "self", true
+	}
+	return "owner", f.addr, false
+}
 
 func TestFollowerForwardsMutationsToSupervisor(t *testing.T) {
 	var mu sync.Mutex
@@ -33,8 +44,9 @@ func TestFollowerForwardsMutationsToSupervisor(t *testing.T) {
 	defer owner.Close()
 
 	db := openDB(t)
+	be := &followerSup{fakeSup: newFakeSup("api"), addr: strings.TrimPrefix(owner.URL, "http://")}
 	a := New(Options{
-		Backend: &followerSup{fakeSup: newFakeSup("api"), addr: strings.TrimPrefix(owner.URL, "http://")},
+		Backend: be,
 		DB:      db,
 		Health:  Health{ServerID: "follower1"},
 		Streams: context.Background(),
@@ -83,11 +95,28 @@ func TestFollowerForwardsMutationsToSupervisor(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// A request already forwarded once is not passed on again.
-	code, body = do("PUT", "/api/instances/api:x/weight", `{"weight":5}`, map[string]string{forwardedHeader: "other"})
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "retry") {
-		t.Fatalf("twice-forwarded request: %d %s, want 503 asking to retry", code, body)
+	// A request forwarded here by a server that took this one for the
+	// supervisor, while this one still follows: after a moment to let the
+	// lease settle, it goes on to the supervisor, naming both servers.
+	code, _ = do("PUT", "/api/instances/api:x/weight", `{"weight":5}`, map[string]string{forwardedHeader: "other"})
+	mu.Lock()
+	if want := `PUT /api/instances/api:x/weight {"weight":5} auth=Bearer ` + admin + " by=other, follower1"; code != http.StatusCreated || len(got) != 2 || got[1] != want {
+		t.Fatalf("forwarded once: %d, owner received %q, want %q", code, got, want)
 	}
+	mu.Unlock()
+	// One that has been through maxForwards servers is not passed on.
+	code, body = do("PUT", "/api/instances/api:x/weight", `{"weight":5}`, map[string]string{forwardedHeader: "a, b, c"})
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "retry") {
+		t.Fatalf("request forwarded %d times: %d %s, want 503 asking to retry", maxForwards, code, body)
+	}
+	// One that arrives while the lease reaches this server is handled here.
+	be.promoteAfter.Store(3)
+	code, _ = do("PUT", "/api/instances/api:x/weight", `{"weight":5}`, map[string]string{forwardedHeader: "other"})
+	mu.Lock()
+	if code == http.StatusCreated || len(got) != 2 {
+		t.Fatalf("forwarded while the lease arrives: %d, owner received %q; want it handled here", code, got)
+	}
+	mu.Unlock()
 	// Unauthenticated requests are refused before anything is forwarded.
 	req, _ := http.NewRequest("DELETE", srv.URL+"/api/instances/api:x", nil)
 	resp, err := http.DefaultClient.Do(req)
