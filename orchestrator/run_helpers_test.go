@@ -110,11 +110,15 @@ func newSite(t *testing.T, from string) *site {
 func (s *site) environ(extra ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TENEMENT_") || strings.HasPrefix(kv, "TEN_") {
+		if strings.HasPrefix(kv, "TENEMENT_") || strings.HasPrefix(kv, "TEN_") || strings.HasPrefix(kv, "XDG_") {
 			continue
 		}
 		out = append(out, kv)
 	}
+	// Caddy keeps its autosaved config under these: in the site, not in
+	// the home directory of whoever runs the tests.
+	xdg := filepath.Join(s.dir, "xdg")
+	out = append(out, "XDG_CONFIG_HOME="+xdg, "XDG_DATA_HOME="+xdg)
 	return append(append(out, s.mark), extra...)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenement/ten/internal/loadgen"
 	"github.com/tenement/ten/internal/nginxconf"
+	"github.com/tenement/ten/orchestrator/proxy"
 )
 
 // frontProxy is a real Caddy or nginx in front of the site.
@@ -228,18 +229,22 @@ func testProxyUpgrade(t *testing.T, start func(*site) *frontProxy) {
 	s.oneServer()
 }
 
-// proxyFailures fails the test on any failed request, except a connection
-// reset by Caddy itself: Caddy's config reload (/load) occasionally resets
-// one fresh client connection, whatever the upstreams; that is reported,
-// not hidden.
+// proxyFailures fails the test on any failed request, except connections
+// reset by Caddy itself where the kernel cannot prevent it: each Caddy
+// config change swaps its SO_REUSEPORT listening socket, and without
+// net.ipv4.tcp_migrate_req=1 the connections still waiting to be accepted
+// on the old socket are reset (ten-upgrade warns about it; with the
+// setting, these tests see none). That is reported, not hidden.
 func proxyFailures(t *testing.T, name, what string, res *loadgen.Result) {
 	t.Helper()
 	if res.Failed == 0 {
 		return
 	}
-	if name == "caddy" && res.ByKind["reset"] == res.Failed && res.Failed <= 2 {
-		t.Logf("BENCH KNOWN caddy reload reset during the %s: %s", what, res)
-		return
+	if name == "caddy" && res.ByKind["reset"] == res.Failed {
+		if w := proxy.NewCaddyAdmin("").(proxy.Warner).Warnings(); len(w) > 0 {
+			t.Logf("BENCH KNOWN caddy reload reset during the %s: %s (%s)", what, res, w[0])
+			return
+		}
 	}
 	t.Errorf("load through the proxy during the %s: %s", what, res)
 }
