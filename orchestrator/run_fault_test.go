@@ -56,8 +56,8 @@ func (f *faultRun) run(env []string, during func(*exec.Cmd), args ...string) (re
 	s := f.s
 	t := s.t
 	w := s.startWriter(f.url)
-	stop := load(f.url)
-	time.Sleep(200 * time.Millisecond)
+	l := load(f.url)
+	l.more(t, 300)
 	var r result
 	if during == nil {
 		r = s.upgrade(env, args...)
@@ -69,8 +69,8 @@ func (f *faultRun) run(env []string, during func(*exec.Cmd), args ...string) (re
 			t.Logf("ten-upgrade: %s\nstdout: %s", r, tailString(r.stdout, 3000))
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
-	res := stop()
+	l.more(t, 300)
+	res := l.stop()
 	ok, _, _ := w.halt()
 	if res.Failed != 0 || res.Sent < 50 {
 		t.Errorf("load during the failed upgrade: %s", res)

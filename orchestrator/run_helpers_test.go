@@ -395,12 +395,28 @@ func (s *site) want(r result, code int, res string) {
 	}
 }
 
+// runLoad is constant load for tenant a.
+type runLoad struct {
+	sent atomic.Int64
+	stop func() *loadgen.Result
+}
+
 // load sends constant load for tenant a through urls: half the workers on
 // keep-alive connections, half on fresh ones.
-func load(urls ...string) func() *loadgen.Result {
-	return loadgen.Start(context.Background(), loadgen.Options{
-		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 3 * time.Millisecond,
+func load(urls ...string) *runLoad {
+	l := &runLoad{}
+	l.stop = loadgen.Start(context.Background(), loadgen.Options{
+		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 3 * time.Millisecond, Sent: &l.sent,
 	})
+	return l
+}
+
+// more waits until n more requests have been answered, so that a change
+// is measured with load on both of its sides however slow the machine.
+func (l *runLoad) more(t *testing.T, n int64) {
+	t.Helper()
+	target := l.sent.Load() + n
+	waitUntil(t, "load to flow", 20*time.Second, func() bool { return l.sent.Load() >= target })
 }
 
 // writer changes a tenant's weight through the API in a loop: each change

@@ -26,11 +26,11 @@ func TestRunHandoffUnderLoad(t *testing.T) {
 	to := tenBinary(t, toVariant)
 
 	w := s.startWriter(s.url)
-	stop := load(s.url)
-	time.Sleep(200 * time.Millisecond) // load before the switch: part of the measurement
+	l := load(s.url)
+	l.more(t, 300)
 	r := s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "2s")
-	time.Sleep(200 * time.Millisecond) // and after it
-	res := stop()
+	l.more(t, 300)
+	res := l.stop()
 	ok, failed, errs := w.halt()
 	s.want(r, 0, ResultCommitted)
 	bench(t, "handoff upgrade: %d/%d requests failed, wall %s (watch 2s), %d/%d API writes failed, own probe %d/%d",
@@ -62,11 +62,11 @@ func TestRunHandoffUnderLoad(t *testing.T) {
 
 	// Back to 1.0.0 on request, under load too.
 	w = s.startWriter(s.url)
-	stop = load(s.url)
-	time.Sleep(200 * time.Millisecond)
+	l = load(s.url)
+	l.more(t, 300)
 	rb := s.upgrade(nil, "rollback", "--yes", "--json")
-	time.Sleep(200 * time.Millisecond)
-	res = stop()
+	l.more(t, 300)
+	res = l.stop()
 	ok2, failed, errs := w.halt()
 	s.want(rb, 0, ResultRolledBack)
 	bench(t, "handoff rollback: %d/%d requests failed, wall %s", res.Failed, res.Sent, rb.took.Round(time.Millisecond))
@@ -117,11 +117,11 @@ func TestRunRestart(t *testing.T) {
 	to := tenBinary(t, toVariant)
 	before := s.weightRows()
 
-	stop := load(s.url)
-	time.Sleep(200 * time.Millisecond)
+	l := load(s.url)
+	l.more(t, 300)
 	r := s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "1s", "--strategy", "restart")
-	time.Sleep(200 * time.Millisecond)
-	res := stop()
+	l.more(t, 300)
+	res := l.stop()
 	s.want(r, 0, ResultCommitted)
 	if r.rep.DowntimeMS == nil {
 		t.Fatalf("no downtime reported: %s", r)
@@ -132,9 +132,9 @@ func TestRunRestart(t *testing.T) {
 	s.waitTenants()
 	s.oneServer()
 
-	stop = load(s.url)
+	l = load(s.url)
 	rb := s.upgrade(nil, "rollback", "--yes", "--json")
-	res = stop()
+	res = l.stop()
 	s.want(rb, 0, ResultRolledBack)
 	bench(t, "restart rollback: %d/%d requests failed, wall %s", res.Failed, res.Sent, rb.took.Round(time.Millisecond))
 	s.waitVersion(fromVersion, 5*time.Second)
