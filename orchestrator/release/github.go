@@ -47,6 +47,11 @@ type GitHubOptions struct {
 	PublicKey *minisign.PublicKey
 	// GOOS and GOARCH select the asset; empty means this machine.
 	GOOS, GOARCH string
+	// Binary is the executable Fetch takes out of the archive: ProjectName
+	// ("ten", the default) for upgrades of the runtime, "ten-upgrade" when
+	// the upgrader replaces itself. A bare-binary asset is only accepted
+	// for ProjectName.
+	Binary string
 	// MaxSize caps the asset download (DefaultMaxSize when 0).
 	MaxSize int64
 	// Limits bound archive extraction (DefaultLimits when zero).
@@ -81,6 +86,9 @@ func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 	}
 	if opts.GOARCH == "" {
 		opts.GOARCH = runtime.GOARCH
+	}
+	if opts.Binary == "" {
+		opts.Binary = ProjectName
 	}
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
@@ -283,13 +291,11 @@ func (g *GitHub) NotesBetween(ctx context.Context, after, upTo *goversion.Versio
 }
 
 // Fetch downloads the asset for this platform, verifies it against the
-// signed checksums and unpacks the binary into dir.
+// signed checksums and unpacks the binary named by Binary into dir.
 func (g *GitHub) Fetch(ctx context.Context, rel *Release, dir string) (*Candidate, error) {
 	c := &Candidate{Release: *rel}
 	if g.opts.PublicKey == nil {
-		return c, broken(StepSignature, fmt.Errorf(
-			"refusing to install a release of %s without a pinned public key: add public_key = \"RW...\" under [upgrade] in tenement.toml, or pass --public-key KEY|FILE, with the minisign key the project publishes (releases are verified against it; there is no way to skip this)",
-			g.opts.Repo))
+		return c, MissingKeyError(g.opts.Repo)
 	}
 	key := *g.opts.PublicKey
 
@@ -344,10 +350,19 @@ func (g *GitHub) Fetch(ctx context.Context, rel *Release, dir string) (*Candidat
 	c.Signed = true
 	c.step(StepChecksum, "sha256 %s matches %s", sum, sumsAsset.Name)
 
-	if err := prepareBinary(c, c.File, dir, g.opts.GOOS, g.opts.GOARCH, g.opts.Limits); err != nil {
+	if err := prepareBinary(c, c.File, dir, g.opts.Binary, g.opts.GOOS, g.opts.GOARCH, g.opts.Limits); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// MissingKeyError is the refusal of a release of repo for want of a pinned
+// public key. Fetch returns it; self-update returns it before it even asks
+// GitHub, since it could not install what it found anyway.
+func MissingKeyError(repo string) *Error {
+	return broken(StepSignature, fmt.Errorf(
+		"refusing to install a release of %s without a pinned public key: add public_key = \"RW...\" under [upgrade] in tenement.toml, or pass --public-key KEY|FILE, with the minisign key the project publishes (releases are verified against it; there is no way to skip this)",
+		repo))
 }
 
 // fetchSmall downloads a checksum or signature file and returns it.

@@ -359,6 +359,75 @@ func TestFetch(t *testing.T) {
 	}
 }
 
+// TestFetchBinary: Binary picks which executable of the archive Fetch
+// returns; one the archive lacks is refused, naming the archive and the
+// binary, and a bare-binary asset is only ever ten.
+func TestFetchBinary(t *testing.T) {
+	ten := rt.FakeELF(runtime.GOARCH)
+	upgrader := append(rt.FakeELF(runtime.GOARCH), "ten-upgrade"...)
+	tests := []struct {
+		name     string
+		format   string
+		upgrader []byte // packed as ten-upgrade when set
+		binary   string
+		want     []byte   // the picked binary's content
+		errHas   []string // or the refusal
+	}{
+		{name: "default is ten", upgrader: upgrader, want: ten},
+		{name: "ten", upgrader: upgrader, binary: "ten", want: ten},
+		{name: "ten-upgrade from tar.gz", upgrader: upgrader, binary: "ten-upgrade", want: upgrader},
+		{name: "ten-upgrade from zip", format: "zip", upgrader: upgrader, binary: "ten-upgrade", want: upgrader},
+		{name: "archive without ten-upgrade", binary: "ten-upgrade",
+			errHas: []string{"ten_1.1.0_" + runtime.GOOS + "_" + runtime.GOARCH + ".tar.gz", "no file named ten-upgrade"}},
+		{name: "bare binary is ten", format: "binary", want: ten},
+		{name: "bare binary is not ten-upgrade", format: "binary", binary: "ten-upgrade",
+			errHas: []string{"ten_1.1.0_" + runtime.GOOS + "_" + runtime.GOARCH + " is a bare ten binary", "holds no ten-upgrade"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			b := f.build("1.1.0")
+			b.Format, b.Upgrader = tt.format, tt.upgrader
+			f.publish(t, "1.1.0", func(r *rt.Release) { r.Assets = b.Assets(t) })
+			g := f.source(t, func(o *release.GitHubOptions) { o.Binary = tt.binary })
+			ctx := context.Background()
+			rel, err := g.Resolve(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cand, err := g.Fetch(ctx, rel, t.TempDir())
+			if tt.errHas != nil {
+				if err == nil {
+					t.Fatalf("Fetch picked %s, want a refusal", cand.Binary)
+				}
+				re := asReleaseError(t, err)
+				if re.Step != release.StepBinary || !re.Unsafe {
+					t.Errorf("failed at %s (unsafe %v), want binary (unsafe): %v", re.Step, re.Unsafe, err)
+				}
+				for _, s := range tt.errHas {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not mention %q", err, s)
+					}
+				}
+				if cand.Binary != "" {
+					t.Errorf("a refused fetch returned a binary: %s", cand.Binary)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(cand.Binary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Fetch picked %s, which is not the wanted binary", cand.Binary)
+			}
+		})
+	}
+}
+
 // replaceArtifact swaps the platform archive for data and re-signs the
 // checksums, so that only the archive's content is wrong.
 func (f *fixture) replaceArtifact(t *testing.T, r *rt.Release, data []byte) {

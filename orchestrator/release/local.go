@@ -84,7 +84,7 @@ func (l *Local) Fetch(ctx context.Context, rel *Release, dir string) (*Candidate
 	}
 	c.SHA256 = sum
 	c.step(StepRelease, "local file %s (%s), sha256 %s; trusted as given, not signature-checked", rel.Path, size(n), sum)
-	if err := prepareBinary(c, c.File, dir, l.opts.GOOS, l.opts.GOARCH, l.opts.Limits); err != nil {
+	if err := prepareBinary(c, c.File, dir, ProjectName, l.opts.GOOS, l.opts.GOARCH, l.opts.Limits); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -59,7 +59,8 @@ type Candidate struct {
 	Asset string
 	// File is the downloaded asset (or the copy of the local file).
 	File string
-	// Binary is the executable ten binary inside the work directory.
+	// Binary is the executable inside the work directory: ten, or the
+	// binary GitHubOptions.Binary asked for.
 	Binary string
 	// SHA256 is the hex SHA-256 of File.
 	SHA256 string

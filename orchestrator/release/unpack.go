@@ -5,22 +5,30 @@ import (
 	"path/filepath"
 )
 
-// binaryName is the runtime's executable name inside a release.
-func binaryName(goos string) string {
+// binaryName is the file name of the program name on goos.
+func binaryName(name, goos string) string {
 	if goos == "windows" {
-		return ProjectName + ".exe"
+		return name + ".exe"
 	}
-	return ProjectName
+	return name
 }
 
 // prepareBinary turns a fetched file into an executable candidate binary:
-// it unpacks an archive (keeping its CHANGELOG.md), takes a bare binary as
-// is, and checks the executable's header against goos/goarch.
-func prepareBinary(c *Candidate, file, dir, goos, goarch string, lim Limits) error {
+// it unpacks an archive (keeping its CHANGELOG.md) and takes the
+// executable called name out of it, takes a bare binary as is, and checks
+// the executable's header against goos/goarch.
+func prepareBinary(c *Candidate, file, dir, name, goos, goarch string, lim Limits) error {
 	format, err := Sniff(file)
 	if err != nil {
 		return broken(StepBinary, err)
 	}
+	// A bare binary asset is the runtime itself (GoReleaser names it after
+	// the project); taking it for another program would install ten under
+	// that program's name.
+	if format == FormatNone && name != ProjectName {
+		return fail(StepBinary, "%s is a bare %s binary, not an archive: it holds no %s", filepath.Base(file), ProjectName, name)
+	}
+	exe := binaryName(name, goos)
 	bin := file
 	if format != FormatNone {
 		out := filepath.Join(dir, "unpacked")
@@ -31,7 +39,7 @@ func prepareBinary(c *Candidate, file, dir, goos, goarch string, lim Limits) err
 		if err != nil {
 			return fail(StepBinary, "%w", err)
 		}
-		rel, err := FindFile(files, binaryName(goos))
+		rel, err := FindFile(files, exe)
 		if err != nil {
 			return fail(StepBinary, "%s: %w", filepath.Base(file), err)
 		}
@@ -52,7 +60,7 @@ func prepareBinary(c *Candidate, file, dir, goos, goarch string, lim Limits) err
 	}
 	c.Binary = bin
 	if format != FormatNone {
-		c.step(StepBinary, "unpacked %s from %s; executable for %s/%s", binaryName(goos), c.Asset, goos, goarch)
+		c.step(StepBinary, "unpacked %s from %s; executable for %s/%s", exe, c.Asset, goos, goarch)
 	} else {
 		c.step(StepBinary, "%s is an executable for %s/%s", c.Asset, goos, goarch)
 	}

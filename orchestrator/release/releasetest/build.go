@@ -193,6 +193,9 @@ func FakeELF(goarch string) []byte {
 type Build struct {
 	Version string // without "v"
 	Binary  []byte
+	// Upgrader, when set, is packed as ten-upgrade beside ten, as real
+	// releases do (not in a bare-binary build).
+	Upgrader []byte
 	// Format is "tar.gz" (default), "zip" or "binary" (a bare executable).
 	Format       string
 	GOOS, GOARCH string // default: this machine
@@ -238,6 +241,9 @@ func (b Build) Artifact(t testing.TB) *Asset {
 		{Name: "LICENSE", Body: []byte("MIT\n")},
 		{Name: "README.md", Body: []byte("# ten\n")},
 		{Name: "ten", Body: b.Binary, Mode: 0o755},
+	}
+	if b.Upgrader != nil {
+		files = append(files, File{Name: "ten-upgrade", Body: b.Upgrader, Mode: 0o755})
 	}
 	if b.Changelog != "" {
 		files = append(files, File{Name: "CHANGELOG.md", Body: []byte(b.Changelog)})
