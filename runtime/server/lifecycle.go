@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tenement/ten/runtime/admin"
@@ -31,7 +30,7 @@ type server struct {
 	schema  int
 	started time.Time
 
-	conns     *connCount
+	conns     *clientConns
 	upgrading sync.Mutex    // one handoff at a time
 	handedOff chan struct{} // closed once a successor serves our sockets
 	once      sync.Once
@@ -94,21 +93,8 @@ func (s *server) drainAndStop(keepTenants bool) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
-	// Only connections still open after a grace period (idle ones) are
-	// closed by Shutdown; busy clients move on by themselves.
 	stopWaking := s.stopAccepting()
-	grace := time.NewTimer(keepAliveGrace)
-	poll := time.NewTicker(10 * time.Millisecond)
-wait:
-	for s.conns.open() > 0 {
-		select {
-		case <-grace.C:
-			break wait
-		case <-poll.C:
-		}
-	}
-	grace.Stop()
-	poll.Stop()
+	s.conns.settle(keepAliveQuiet, keepAliveGrace)
 	err := s.http.Shutdown(drainCtx)
 	stopWaking()
 	if err != nil {
@@ -129,61 +115,6 @@ wait:
 	}
 	s.log.Info("stopped")
 	return errors.Join(errs...)
-}
-
-// stopAccepting begins a drain. Closing a keep-alive connection races
-// with a client sending its next request on it, which then fails; so the
-// server stops accepting and answers every request with "Connection:
-// close", and closes no connection yet. (Not SetKeepAlivesEnabled(false):
-// it also closes the idle connections at once, the very race.) The
-// returned func stops what wakes a blocked Accept.
-func (s *server) stopAccepting() (stopWaking func()) {
-	stopWaking = wakeAccept(s.ln.Addr())
-	s.conns.closing.Store(true)
-	s.ln.Close()
-	return stopWaking
-}
-
-// keepAliveGrace is how long a draining server keeps idle keep-alive
-// connections open for their clients to send one last request (answered
-// with "Connection: close") before it closes them.
-const keepAliveGrace = time.Second
-
-// connCount counts open client connections, from the server's ConnState
-// hook, and once closing is set has every answer say "Connection: close".
-type connCount struct {
-	mu      sync.Mutex
-	n       int
-	closing atomic.Bool
-}
-
-// closeWhenDraining wraps the server's handler: once the server drains,
-// each answer closes its connection, so a keep-alive client moves to the
-// new server after its current request.
-func (c *connCount) closeWhenDraining(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c.closing.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func (c *connCount) track(_ net.Conn, st http.ConnState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch st {
-	case http.StateNew:
-		c.n++
-	case http.StateClosed, http.StateHijacked:
-		c.n--
-	}
-}
-
-func (c *connCount) open() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
 }
 
 // wakeAccept guards against an accept loop stuck in a blocking accept(2):

@@ -173,7 +173,7 @@ func Run(ctx context.Context, opts Options) error {
 		Streams: streams,
 	})
 
-	conns := &connCount{}
+	conns := newClientConns()
 	srv := &http.Server{
 		ConnState:         conns.track,
 		Handler:           conns.closeWhenDraining(Handler(rt, apiHandler)),
