@@ -39,7 +39,7 @@ binary_path = %q
 `
 
 func main() {
-	dir := flag.String("dir", ".demo", "work directory (removed first)")
+	dir := flag.String("dir", ".demo", "work directory (a directory an earlier demo made is emptied first)")
 	strategy := flag.String("strategy", "auto", "ten-upgrade --strategy")
 	watch := flag.String("watch", "5s", "ten-upgrade --watch")
 	flag.Parse()
@@ -49,9 +49,35 @@ func main() {
 	}
 }
 
+// marker names the demo's own work directories: only those are removed
+// when the demo starts again.
+const marker = ".ten-demo"
+
+// freshDir empties dir for a new run, refusing a directory the demo did
+// not make (a mistyped --dir must not wipe anything).
+func freshDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+			return fmt.Errorf("--dir %s exists and was not made by the demo: name a new directory, or remove it yourself", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, marker), nil, 0o644)
+}
+
 func run(dir, strategy, watch string) error {
-	dir, _ = filepath.Abs(dir)
-	os.RemoveAll(dir)
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := freshDir(dir); err != nil {
+		return err
+	}
 	bin := filepath.Join(dir, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return err
