@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(o.Dist, 0o755); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(o.Dist, distMarker), nil, 0o644); err != nil {
+		return nil, err
+	}
 
 	res := &Result{Version: version}
 	ldflags := LDFlags(version, o.Commit)
@@ -208,8 +212,23 @@ func checkDist(root, dist string) error {
 	if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return fmt.Errorf("refusing to use %s as the output directory: it is emptied first, and it holds the sources", dist)
 	}
+	// Emptied first: only a directory an earlier build made, or an empty one.
+	entries, err := os.ReadDir(d)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(d, distMarker)); err != nil {
+		return fmt.Errorf("refusing to use %s as the output directory: it is emptied first, and it was not made by release-local; name a new directory, or remove it yourself", dist)
+	}
 	return nil
 }
+
+// distMarker marks an output directory made by Build, which a later Build
+// may empty.
+const distMarker = ".release-local"
 
 // SignFile signs the file at path with minisign's default trusted comment
 // for the time ts.

@@ -210,3 +210,26 @@ func TestDistMustNotHoldTheSources(t *testing.T) {
 		}
 	}
 }
+
+// The output directory is emptied first: only an empty one, or one an
+// earlier build made, may be used.
+func TestDistIsOnlyEmptiedWhenOurs(t *testing.T) {
+	root := t.TempDir()
+	empty := t.TempDir()
+	if err := checkDist(root, empty); err != nil {
+		t.Errorf("empty dist refused: %v", err)
+	}
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDist(root, foreign); err == nil || !strings.Contains(err.Error(), "not made by release-local") {
+		t.Errorf("a directory with someone else's files: %v, want a refusal", err)
+	}
+	if err := os.WriteFile(filepath.Join(foreign, distMarker), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDist(root, foreign); err != nil {
+		t.Errorf("a directory an earlier build made refused: %v", err)
+	}
+}

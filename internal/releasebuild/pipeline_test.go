@@ -153,7 +153,8 @@ func TestReleaseLocalArtifactsPassTenUpgradeCheck(t *testing.T) {
 		t.Fatalf("release-local: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 
-	// dist/ holds the release and the throwaway key pair, nothing else.
+	// dist/ holds the release, the throwaway key pair and the marker that
+	// lets the next run empty it, nothing else.
 	archiveName := ArchiveName(version, Host())
 	var files []string
 	entries, err := os.ReadDir(dist)
@@ -165,7 +166,7 @@ func TestReleaseLocalArtifactsPassTenUpgradeCheck(t *testing.T) {
 			files = append(files, e.Name())
 		}
 	}
-	want := []string{ChecksumsName, SignatureName, ThrowawaySecretKey, ThrowawayPublicKey, archiveName}
+	want := []string{ChecksumsName, SignatureName, ThrowawaySecretKey, ThrowawayPublicKey, archiveName, distMarker}
 	slices.Sort(want)
 	if !slices.Equal(files, want) {
 		t.Fatalf("dist holds %v, want %v", files, want)

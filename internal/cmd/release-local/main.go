@@ -45,7 +45,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("release-local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dist := fs.String("dist", "dist", "output directory (emptied first)")
+	dist := fs.String("dist", "dist", "output directory, emptied first (only an empty one, or one an earlier release-local made)")
 	version := fs.String("version", envOr("VERSION", "0.0.0-dev"), "release version, e.g. 1.2.3 (env VERSION)")
 	commit := fs.String("commit", os.Getenv("COMMIT"), "commit stamped into the binaries (default: git rev-parse --short HEAD)")
 	targets := fs.String("targets", envOr("TARGETS", "all"), "all, host, or os/arch,... (env TARGETS)")
