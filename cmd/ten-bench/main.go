@@ -4,6 +4,7 @@
 //
 //	ten-bench [-runs 3] [-rate 200] [-out DIR]   the upgrade benchmark (make bench)
 //	ten-bench soak [-n 50]                       upgrade/rollback cycles (make soak)
+//	ten-bench demo [-strategy auto] [-watch 5s]  one upgrade under load, shown (make demo)
 //
 // The benchmark runs, on fresh installations of ten 1.0.0 with three
 // tenants: a baseline (no upgrade; direct, through Caddy, through nginx),
@@ -40,6 +41,18 @@ func main() {
 }
 
 func run(ctx context.Context, name string, args []string) int {
+	if len(args) > 0 && args[0] == "demo" {
+		o, err := demoOptions(args[1:], os.Stderr)
+		if err != nil {
+			return parseFailed(err)
+		}
+		o.Stdout = os.Stdout
+		if err := bench.Demo(ctx, o); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			return 1
+		}
+		return 0
+	}
 	if len(args) > 0 && args[0] == "soak" {
 		o, err := soakOptions(args[1:], os.Stderr)
 		if err != nil {
@@ -110,5 +123,15 @@ func soakOptions(args []string, stderr io.Writer) (bench.SoakOptions, error) {
 	fs.StringVar(&o.Out, "out", "bin/bench", "directory for soak.json")
 	fs.StringVar(&o.Work, "work", "", "where to make the run's work directory, a new ten-bench-* directory removed afterwards unless -keep (default: the system temporary directory)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory")
+	return o, fs.Parse(args)
+}
+
+func demoOptions(args []string, stderr io.Writer) (bench.DemoOptions, error) {
+	var o bench.DemoOptions
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Dir, "dir", ".demo", "work directory (one an earlier demo made is emptied first; any other existing one is refused)")
+	fs.StringVar(&o.Strategy, "strategy", "auto", "ten-upgrade run --strategy")
+	fs.StringVar(&o.Watch, "watch", "5s", "ten-upgrade run --watch")
 	return o, fs.Parse(args)
 }
