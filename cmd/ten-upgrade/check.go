@@ -8,6 +8,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/orchestrator"
 	"github.com/tenement/ten/orchestrator/release"
 )
@@ -50,7 +51,7 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
 			if maxSize != "" {
 				n, err := humanize.ParseBytes(maxSize)
 				if err != nil || n == 0 {
-					return &exitError{code: 2, err: fmt.Errorf("--max-size %q: want a size such as 512MiB", maxSize)}
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("--max-size %q: want a size such as 512MiB", maxSize)}
 				}
 				opts.MaxSize = int64(n)
 			}

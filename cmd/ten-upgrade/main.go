@@ -3,29 +3,14 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/version"
 )
-
-// exitError carries an exit status that is part of a command's contract
-// (check: 0 safe, 1 not safe, 2 could not decide). A nil err prints nothing.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
 
 // globals are the flags every subcommand shares, named as in ten.
 type globals struct {
@@ -42,23 +27,7 @@ func main() {
 // run executes the command line and returns the exit status. Errors that
 // are not part of a command's contract exit 2, "could not decide".
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.Execute()
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "ten-upgrade:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "ten-upgrade:", err)
-	return 2
+	return cli.Run(newRootCmd(), args, stdout, stderr, 2)
 }
 
 func newRootCmd() *cobra.Command {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/orchestrator"
 	"github.com/tenement/ten/orchestrator/release"
 )
@@ -84,7 +85,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 			if watch != "" {
 				d, err := time.ParseDuration(watch)
 				if err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("--watch %q: %v", watch, err)}
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("--watch %q: %v", watch, err)}
 				}
 				opts.Watch = d
 				if d == 0 {
@@ -103,7 +104,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 			if !opts.DryRun && !yes {
 				confirm, err := confirmer(cmd.InOrStdin(), errOut)
 				if err != nil {
-					return &exitError{code: 2, err: err}
+					return &cli.ExitError{Code: 2, Err: err}
 				}
 				opts.Confirm = confirm
 			}
@@ -178,10 +179,10 @@ func writeReport(cmd *cobra.Command, rep writer, asJSON bool, code int) error {
 		err = rep.WriteText(cmd.OutOrStdout())
 	}
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &cli.ExitError{Code: 2, Err: err}
 	}
 	if code != 0 {
-		return &exitError{code: code}
+		return &cli.ExitError{Code: code}
 	}
 	return nil
 }
@@ -215,7 +216,7 @@ Exit status: 0 rolled back, 2 refused, 3 the rollback stopped (see status).`,
 			if !yes {
 				confirm, err := confirmer(cmd.InOrStdin(), cmd.ErrOrStderr())
 				if err != nil {
-					return &exitError{code: 2, err: err}
+					return &cli.ExitError{Code: 2, Err: err}
 				}
 				opts.Confirm = func(what string) bool { return confirm(what + "\n") }
 			}
@@ -246,7 +247,7 @@ that finish it.`,
 			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
 			rep, err := orchestrator.Status(cmd.Context(), opts)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &cli.ExitError{Code: 2, Err: err}
 			}
 			return writeReport(cmd, rep, asJSON, 0)
 		},
@@ -272,7 +273,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
 			rep, err := orchestrator.History(cmd.Context(), opts)
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &cli.ExitError{Code: 2, Err: err}
 			}
 			return writeReport(cmd, rep, asJSON, 0)
 		},

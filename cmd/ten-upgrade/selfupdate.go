@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/orchestrator"
 	"github.com/tenement/ten/orchestrator/release"
 )
@@ -61,7 +62,7 @@ Exit status: 0 updated or already up to date, 1 refused or failed
 			}
 			rep, err := orchestrator.SelfUpdate(cmd.Context(), opts)
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return &cli.ExitError{Code: 1, Err: err}
 			}
 			if asJSON {
 				return writeJSON(cmd, rep)
@@ -100,7 +101,7 @@ func writeJSON(cmd *cobra.Command, v any) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		return &exitError{code: 2, err: err}
+		return &cli.ExitError{Code: 2, Err: err}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/admin"
 	"github.com/tenement/ten/runtime/config"
 )
@@ -65,7 +66,7 @@ status: 0 valid, 1 errors, 3 warnings only and --strict given.`,
 			out := cmd.OutOrStdout()
 			if !check {
 				if asJSON || strict {
-					return &exitError{code: 2, err: errors.New("--json and --strict go with --check")}
+					return &cli.ExitError{Code: 2, Err: errors.New("--json and --strict go with --check")}
 				}
 				cfg, err := g.loadConfig()
 				if err != nil {
@@ -81,7 +82,7 @@ status: 0 valid, 1 errors, 3 warnings only and --strict given.`,
 
 			path, err := g.configPath()
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return &cli.ExitError{Code: 2, Err: err}
 			}
 			rep := admin.CheckConfig(path, g.dataDir, os.Getenv)
 			if asJSON {
@@ -108,9 +109,9 @@ status: 0 valid, 1 errors, 3 warnings only and --strict given.`,
 			}
 			switch {
 			case !rep.OK:
-				return &exitError{code: 1, err: errors.New("")}
+				return &cli.ExitError{Code: 1}
 			case strict && len(rep.Warnings) > 0:
-				return &exitError{code: 3, err: errors.New("")}
+				return &cli.ExitError{Code: 3}
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/api"
 )
 
@@ -31,18 +32,18 @@ ten route.`,
 			service := args[0]
 			if s, v, ok := strings.Cut(service, ":"); ok {
 				if version != "" && version != v {
-					return &exitError{code: 2, err: fmt.Errorf("version given twice: %q and --version %q", v, version)}
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("version given twice: %q and --version %q", v, version)}
 				}
 				service, version = s, v
 			}
 			if version == "" {
-				return &exitError{code: 2, err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
 			}
 			if weight < 0 || weight > 100 {
-				return &exitError{code: 2, err: fmt.Errorf("invalid --weight %d: must be between 0 and 100", weight)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --weight %d: must be between 0 and 100", weight)}
 			}
 			if timeout <= 0 {
-				return &exitError{code: 2, err: fmt.Errorf("invalid --timeout %d: must be a positive number of seconds", timeout)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --timeout %d: must be a positive number of seconds", timeout)}
 			}
 			c, err := g.apiClient()
 			if err != nil {
@@ -77,7 +78,7 @@ instance in rotation. Both instances keep running.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from == "" || to == "" {
-				return &exitError{code: 2, err: fmt.Errorf("route needs --from and --to")}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("route needs --from and --to")}
 			}
 			c, err := g.apiClient()
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/client"
 )
 
@@ -16,7 +17,7 @@ import (
 func instanceArg(s string) (string, error) {
 	service, id, ok := strings.Cut(s, ":")
 	if !ok || service == "" || id == "" {
-		return "", &exitError{code: 2, err: fmt.Errorf("invalid instance %q: expected service:id, e.g. api:prod", s)}
+		return "", &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid instance %q: expected service:id, e.g. api:prod", s)}
 	}
 	return s, nil
 }
@@ -49,12 +50,12 @@ func newSpawnCmd(g *globals) *cobra.Command {
 			service := args[0]
 			if s, i, ok := strings.Cut(service, ":"); ok {
 				if id != "" && id != i {
-					return &exitError{code: 2, err: fmt.Errorf("instance id given twice: %q and --id %q", i, id)}
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("instance id given twice: %q and --id %q", i, id)}
 				}
 				service, id = s, i
 			}
 			if id == "" {
-				return &exitError{code: 2, err: fmt.Errorf("missing instance id: ten spawn %s --id ID", service)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing instance id: ten spawn %s --id ID", service)}
 			}
 			c, err := g.apiClient()
 			if err != nil {
@@ -165,7 +166,7 @@ proportion to their weights; weight 0 takes an instance out of rotation
 			}
 			w, err := strconv.Atoi(args[1])
 			if err != nil || w < 0 || w > 100 {
-				return &exitError{code: 2, err: fmt.Errorf("invalid weight %q: must be an integer between 0 and 100", args[1])}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid weight %q: must be an integer between 0 and 100", args[1])}
 			}
 			c, err := g.apiClient()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/client"
 	"github.com/tenement/ten/runtime/logs"
 )
@@ -34,17 +35,17 @@ new lines as they arrive until interrupted.`,
 			if len(args) == 1 {
 				service, id, _ := strings.Cut(args[0], ":")
 				if service == "" {
-					return &exitError{code: 2, err: fmt.Errorf("invalid instance %q: expected service or service:id", args[0])}
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid instance %q: expected service or service:id", args[0])}
 				}
 				q.Service, q.ID = service, id
 			}
 			switch q.Level {
 			case "", logs.Stdout, logs.Stderr:
 			default:
-				return &exitError{code: 2, err: fmt.Errorf("invalid --level %q: want stdout or stderr", q.Level)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --level %q: want stdout or stderr", q.Level)}
 			}
 			if q.Limit < 0 {
-				return &exitError{code: 2, err: fmt.Errorf("invalid --limit %d", q.Limit)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --limit %d", q.Limit)}
 			}
 			c, err := g.apiClient()
 			if err != nil {

@@ -3,24 +3,14 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/version"
 )
-
-// exitError carries a specific process exit code up to main, for commands
-// whose exit status is part of their contract (e.g. `config --check`).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
 
 // globals are the flags every subcommand shares, named as in tenement.
 type globals struct {
@@ -36,23 +26,7 @@ func main() {
 
 // run executes the CLI and returns the process exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.Execute()
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "ten:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "ten:", err)
-	return 1
+	return cli.Run(newRootCmd(), args, stdout, stderr, 1)
 }
 
 func newRootCmd() *cobra.Command {

@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/admin"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -36,7 +36,7 @@ the plan is printed.`,
 				if dir == "" {
 					cfg, err := g.loadConfig()
 					if err != nil {
-						return &exitError{code: 2, err: fmt.Errorf("%w (or pass --db FILE or --data-dir DIR)", err)}
+						return &cli.ExitError{Code: 2, Err: fmt.Errorf("%w (or pass --db FILE or --data-dir DIR)", err)}
 					}
 					dir = cfg.Settings.DataDir
 				}
@@ -54,7 +54,7 @@ the plan is printed.`,
 					return encErr
 				}
 				if err != nil {
-					return &exitError{code: 1, err: errors.New("")}
+					return &cli.ExitError{Code: 1}
 				}
 				return nil
 			}

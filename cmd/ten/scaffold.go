@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/scaffold"
 )
 
@@ -68,7 +69,7 @@ Encrypt) and proxies to ten on localhost:PORT, or write it to --output.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if domain == "" {
-				return &exitError{code: 2, err: errors.New("--domain is required, e.g. ten caddy --domain example.com")}
+				return &cli.ExitError{Code: 2, Err: errors.New("--domain is required, e.g. ten caddy --domain example.com")}
 			}
 			text := scaffold.Caddyfile(domain, port)
 			if minimal {
@@ -114,10 +115,10 @@ supported; apply the steps by hand or with your configuration management.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if domain == "" {
-				return &exitError{code: 2, err: errors.New("--domain is required, e.g. ten install --domain example.com --dry-run")}
+				return &cli.ExitError{Code: 2, Err: errors.New("--domain is required, e.g. ten install --domain example.com --dry-run")}
 			}
 			if !dryRun {
-				return &exitError{code: 2, err: errors.New("only `ten install --dry-run` is supported: it prints the steps and the systemd unit to apply")}
+				return &cli.ExitError{Code: 2, Err: errors.New("only `ten install --dry-run` is supported: it prints the steps and the systemd unit to apply")}
 			}
 			// The configuration must exist, as the real installation copies it.
 			if _, err := g.configPath(); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/server"
 )
@@ -49,7 +50,7 @@ handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", logLevel)}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", logLevel)}
 			}
 			cfg, err := g.loadConfig()
 			if err != nil {
