@@ -285,6 +285,18 @@ func (s *Supervisor) actingLocked() bool {
 	return s.role == roleNone || (s.role == roleOwner && !s.retiring)
 }
 
+// mayChangeLocked says why this server may not start or restart k now:
+// it is shut down, or another server supervises. Caller holds s.mu.
+func (s *Supervisor) mayChangeLocked(k key) error {
+	if s.closed {
+		return ErrShutdown
+	}
+	if !s.actingLocked() {
+		return fmt.Errorf("%s: %w", k, s.notSupervisorErrLocked())
+	}
+	return nil
+}
+
 // notSupervisorErrLocked says where mutations must go. Caller holds s.mu.
 func (s *Supervisor) notSupervisorErrLocked() error {
 	who := s.holder

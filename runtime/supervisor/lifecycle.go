@@ -26,14 +26,9 @@ func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, e
 	k := key{service, id}
 	for {
 		s.mu.Lock()
-		if s.closed {
+		if err := s.mayChangeLocked(k); err != nil {
 			s.mu.Unlock()
-			return Instance{}, ErrShutdown
-		}
-		if !s.actingLocked() {
-			err := s.notSupervisorErrLocked()
-			s.mu.Unlock()
-			return Instance{}, fmt.Errorf("%s: %w", k, err)
+			return Instance{}, err
 		}
 		in := s.insts[k]
 		fresh := in == nil
@@ -85,14 +80,9 @@ func (s *Supervisor) Restart(ctx context.Context, service, id string) (Instance,
 	k := key{service, id}
 	for {
 		s.mu.Lock()
-		if s.closed {
+		if err := s.mayChangeLocked(k); err != nil {
 			s.mu.Unlock()
-			return Instance{}, ErrShutdown
-		}
-		if !s.actingLocked() {
-			err := s.notSupervisorErrLocked()
-			s.mu.Unlock()
-			return Instance{}, fmt.Errorf("%s: %w", k, err)
+			return Instance{}, err
 		}
 		in := s.insts[k]
 		if in == nil {
