@@ -214,7 +214,7 @@ func (u *upgrade) doBackupBinary(context.Context) (any, error) {
 	if !fileIs(u.p.Installed, u.p.InstalledSHA256) {
 		return nil, fmt.Errorf("%s changed since it was checked (sha256 no longer %s): run ten-upgrade run again so the installed binary is checked anew", u.p.Installed, short(u.p.InstalledSHA256))
 	}
-	bak, rotated, err := backupBinary(u.p.Installed)
+	bak, rotated, err := fsutil.BackupBinary(u.p.Installed)
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", u.p.Installed, err)
 	}
@@ -318,7 +318,7 @@ func restoreDatabase(ctx context.Context, backup, db string) error {
 		return fmt.Errorf("backup %s: %w", backup, err)
 	}
 	tmp := db + ".restoring"
-	if err := copyFileAtomic(backup, tmp, 0o600); err != nil {
+	if _, err := fsutil.CopyFile(backup, tmp, 0o600); err != nil {
 		return err
 	}
 	for _, s := range []string{"-wal", "-shm", "-journal"} {
@@ -329,7 +329,7 @@ func restoreDatabase(ctx context.Context, backup, db string) error {
 	if err := os.Rename(tmp, db); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(db))
+	return fsutil.SyncDir(filepath.Dir(db))
 }
 
 // --- stage, promote
@@ -369,11 +369,11 @@ func (u *upgrade) doPromote(context.Context) (any, error) {
 		if !fileIs(u.p.Staged, u.p.CandidateSHA256) {
 			// Re-run after an interruption whose undo put the old binary
 			// back: stage again from the kept candidate.
-			if err := copyFileAtomic(u.p.Candidate, u.p.Staged, 0o755); err != nil {
+			if _, err := fsutil.CopyFile(u.p.Candidate, u.p.Staged, 0o755); err != nil {
 				return nil, fmt.Errorf("stage again: %w", err)
 			}
 		}
-		if err := promote(u.p.Staged, u.p.Installed); err != nil {
+		if err := fsutil.Promote(u.p.Staged, u.p.Installed); err != nil {
 			return nil, err
 		}
 	}
@@ -393,7 +393,7 @@ func (u *upgrade) undoPromote(context.Context, json.RawMessage) error {
 	if fi, err := os.Stat(bak); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	if err := copyFileAtomic(bak, u.p.Installed, mode); err != nil {
+	if _, err := fsutil.CopyFile(bak, u.p.Installed, mode); err != nil {
 		return fmt.Errorf("restore %s from %s: %w", u.p.Installed, bak, err)
 	}
 	return nil

@@ -187,34 +187,36 @@ func SyncDir(dir string) error {
 // BackupBinary copies the installed binary to installed+".bak" with the
 // same mode, atomically (CopyFile). A previous .bak is first renamed to
 // .bak.1, replacing any older .bak.1, so the two most recent backups are
-// kept. It returns the backup's path.
+// kept. It returns the backup's path and whether a previous .bak was
+// rotated.
 //
 // It is idempotent: when the .bak already has the installed binary's
 // content (the backup was made and the process died before recording it),
 // it is left as it is and .bak.1 is not rotated away. A crash between the
 // rotation and the copy leaves .bak.1 and no .bak, which the next call
 // completes.
-func BackupBinary(installed string) (bakPath string, err error) {
+func BackupBinary(installed string) (bakPath string, rotated bool, err error) {
 	fi, err := os.Stat(installed)
 	if err != nil {
-		return "", fmt.Errorf("back up %s: %w", installed, err)
+		return "", false, fmt.Errorf("back up %s: %w", installed, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("back up %s: not a regular file (%v)", installed, fi.Mode().Type())
+		return "", false, fmt.Errorf("back up %s: not a regular file (%v)", installed, fi.Mode().Type())
 	}
 	bak := installed + ".bak"
 	if same, err := sameContent(installed, bak); err != nil {
-		return "", fmt.Errorf("back up %s: %w", installed, err)
+		return "", false, fmt.Errorf("back up %s: %w", installed, err)
 	} else if same {
-		return bak, nil
+		return bak, false, nil
 	}
 	dir := filepath.Dir(installed)
 	if _, err := os.Lstat(bak); err == nil {
+		rotated = true
 		if err := rename(bak, bak+".1"); err != nil {
-			return "", explain("back up", installed, dir, err)
+			return "", false, explain("back up", installed, dir, err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("back up %s: %w", installed, err)
+		return "", false, fmt.Errorf("back up %s: %w", installed, err)
 	}
 	mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	if _, err := CopyFile(installed, bak, mode); err != nil {
@@ -222,9 +224,9 @@ func BackupBinary(installed string) (bakPath string, err error) {
 		if errors.As(err, &nw) {
 			nw.Op, nw.Path = "back up", installed
 		}
-		return "", err
+		return "", false, err
 	}
-	return bak, nil
+	return bak, rotated, nil
 }
 
 // sameContent reports whether the regular files a and b exist and have

@@ -194,17 +194,18 @@ func TestSyncDir(t *testing.T) {
 
 func TestBackupBinary(t *testing.T) {
 	tests := []struct {
-		name      string
-		bak, bak1 string // existing backups; "" for none
-		wantBak1  string // "" for none
+		name        string
+		bak, bak1   string // existing backups; "" for none
+		wantBak1    string // "" for none
+		wantRotated bool
 	}{
-		{"first backup", "", "", ""},
-		{"previous backup rotated", "v0", "", "v0"},
-		{"older backup replaced", "v0", "v-1", "v0"},
-		{"rotation interrupted earlier", "", "v0", "v0"},
+		{"first backup", "", "", "", false},
+		{"previous backup rotated", "v0", "", "v0", true},
+		{"older backup replaced", "v0", "v-1", "v0", true},
+		{"rotation interrupted earlier", "", "v0", "v0", false},
 		// The backup was made and the process died before recording it:
 		// doing it again must not rotate the real previous backup away.
-		{"already backed up", "v1", "v0", "v0"},
+		{"already backed up", "v1", "v0", "v0", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,10 +218,13 @@ func TestBackupBinary(t *testing.T) {
 			if tt.bak1 != "" {
 				write(t, installed+".bak.1", tt.bak1, 0o755)
 			}
-			bak, err := BackupBinary(installed)
+			bak, rotated, err := BackupBinary(installed)
 			must(t, err)
 			if bak != installed+".bak" {
 				t.Errorf("backup path %s", bak)
+			}
+			if rotated != tt.wantRotated {
+				t.Errorf("rotated = %v, want %v", rotated, tt.wantRotated)
 			}
 			if got := read(t, bak); got != "v1" {
 				t.Errorf(".bak = %q, want v1", got)
@@ -244,12 +248,12 @@ func TestBackupBinary(t *testing.T) {
 		})
 	}
 	t.Run("missing binary", func(t *testing.T) {
-		if _, err := BackupBinary(filepath.Join(t.TempDir(), "ten")); !errors.Is(err, fs.ErrNotExist) {
+		if _, _, err := BackupBinary(filepath.Join(t.TempDir(), "ten")); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("directory", func(t *testing.T) {
-		if _, err := BackupBinary(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		if _, _, err := BackupBinary(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -462,7 +466,7 @@ func TestReadOnlyFilesystem(t *testing.T) {
 	if !errors.Is(err, ErrNotWritable) || !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "cannot replace "+installed) {
 		t.Errorf("Promote = %v", err)
 	}
-	_, err = BackupBinary(installed)
+	_, _, err = BackupBinary(installed)
 	if !errors.Is(err, ErrNotWritable) || !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "cannot back up "+installed) {
 		t.Errorf("BackupBinary = %v", err)
 	}
@@ -486,7 +490,7 @@ func TestPermissionDenied(t *testing.T) {
 	if err := Promote(staged, installed); !errors.Is(err, ErrNotWritable) || !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Promote = %v", err)
 	}
-	if _, err := BackupBinary(installed); !errors.Is(err, ErrNotWritable) {
+	if _, _, err := BackupBinary(installed); !errors.Is(err, ErrNotWritable) {
 		t.Errorf("BackupBinary = %v", err)
 	}
 }
