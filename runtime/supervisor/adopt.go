@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"time"
 )
 
 // recover rebuilds the instance table from the database when the server
@@ -148,31 +147,27 @@ func (s *Supervisor) adoptRowsLocked(rows []row, alive procCheck, update bool) [
 // handles their exit: a supervisor like a crash, a follower by no longer
 // routing to them.
 func (s *Supervisor) livenessLoop(ctx context.Context) {
-	t := time.NewTicker(s.opts.LivenessInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, s.opts.LivenessInterval, s.checkLiveness)
+}
+
+// checkLiveness handles the exit of every watched process that is gone.
+func (s *Supervisor) checkLiveness() {
+	s.mu.Lock()
+	var watch []*inst
+	var procs []*process
+	for _, in := range s.insts {
+		if p := in.proc; p != nil && p.adopted && !p.stopping && !p.exited() {
+			watch = append(watch, in)
+			procs = append(procs, p)
 		}
-		s.mu.Lock()
-		var watch []*inst
-		var procs []*process
-		for _, in := range s.insts {
-			if p := in.proc; p != nil && p.adopted && !p.stopping && !p.exited() {
-				watch = append(watch, in)
-				procs = append(procs, p)
-			}
+	}
+	s.mu.Unlock()
+	for i, in := range watch {
+		p := procs[i]
+		if SameProcess(p.pid, p.startTime) {
+			continue
 		}
-		s.mu.Unlock()
-		for i, in := range watch {
-			p := procs[i]
-			if SameProcess(p.pid, p.startTime) {
-				continue
-			}
-			p.markExited()
-			s.onExit(in, p)
-		}
+		p.markExited()
+		s.onExit(in, p)
 	}
 }

@@ -4,23 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/tenement/ten/runtime/config"
 )
 
 // healthLoop probes every running instance each HealthInterval.
 func (s *Supervisor) healthLoop(ctx context.Context) {
-	t := time.NewTicker(s.opts.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.checkAll(ctx)
-		}
-	}
+	every(ctx, s.opts.HealthInterval, func() { s.checkAll(ctx) })
 }
 
 // checkAll probes the settled instances concurrently (a few at a time), so

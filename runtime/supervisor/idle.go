@@ -249,16 +249,7 @@ func weighted(c []*inst) *inst {
 // idleLoop stops instances that have had no request for their
 // idle_timeout, to scale to zero.
 func (s *Supervisor) idleLoop(ctx context.Context) {
-	t := time.NewTicker(s.opts.IdleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.stopIdle(ctx)
-		}
-	}
+	every(ctx, s.opts.IdleInterval, func() { s.stopIdle(ctx) })
 }
 
 // stopIdle stops every instance idle for longer than its idle_timeout with

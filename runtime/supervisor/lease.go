@@ -685,17 +685,10 @@ func (s *Supervisor) unregister(ctx context.Context) error {
 // supervisor and prunes dead registrations, every LeaseInterval, until the
 // end of Shutdown. (Followers poll the lease in followLoop.)
 func (s *Supervisor) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(s.opts.LeaseInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.opts.LeaseInterval, func() {
 		s.leaseTick(ctx)
 		s.leasePolls.Add(1)
-	}
+	})
 }
 
 func (s *Supervisor) leaseTick(ctx context.Context) {

@@ -166,6 +166,20 @@ func New(opts Options) (*Supervisor, error) {
 	return s, nil
 }
 
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
+	}
+}
+
 // Indexer returns the log indexer, for callers that want to force a pass
 // (logs.Indexer.Sync) before querying.
 func (s *Supervisor) Indexer() *logs.Indexer { return s.indexer }
