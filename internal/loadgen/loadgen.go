@@ -111,17 +111,7 @@ func Run(ctx context.Context, o Options) *Result {
 					o.Sent.Add(1)
 				}
 				mu.Lock()
-				res.Sent++
-				if err != nil {
-					s.Err = err.Error()
-					s.Kind = kind(err)
-					res.Failed++
-					res.ByKind[s.Kind]++
-					if len(res.FirstErrors) < 5 {
-						res.FirstErrors = append(res.FirstErrors, s.Err)
-					}
-				}
-				res.Samples = append(res.Samples, s)
+				res.add(s, err)
 				mu.Unlock()
 				if o.Interval > 0 {
 					select {
@@ -228,4 +218,19 @@ func kind(err error) string {
 	default:
 		return "other"
 	}
+}
+
+// add records one request's sample and its error, if any.
+func (res *Result) add(s Sample, err error) {
+	res.Sent++
+	if err != nil {
+		s.Err = err.Error()
+		s.Kind = kind(err)
+		res.Failed++
+		res.ByKind[s.Kind]++
+		if len(res.FirstErrors) < 5 {
+			res.FirstErrors = append(res.FirstErrors, s.Err)
+		}
+	}
+	res.Samples = append(res.Samples, s)
 }

@@ -79,17 +79,7 @@ func RunOpen(ctx context.Context, o OpenOptions) *Result {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		res.Sent++
-		if err != nil {
-			s.Err = err.Error()
-			s.Kind = kind(err)
-			res.Failed++
-			res.ByKind[s.Kind]++
-			if len(res.FirstErrors) < 5 {
-				res.FirstErrors = append(res.FirstErrors, s.Err)
-			}
-		}
-		res.Samples = append(res.Samples, s)
+		res.add(s, err)
 	}
 
 	period := time.Duration(float64(time.Second) / o.Rate)
