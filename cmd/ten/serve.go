@@ -14,6 +14,7 @@ import (
 	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/server"
+	"github.com/tenement/ten/runtime/tlsserve"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -23,6 +24,9 @@ func newServeCmd(g *globals) *cobra.Command {
 		host           string
 		logLevel       string
 		handoffTimeout time.Duration
+		tlsFlags       tlsserve.Flags
+		httpsPort      int
+		httpPort       int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -43,9 +47,24 @@ binary installed at this server's path with the same arguments and the
 listening socket inherited; once the new process is ready this one drains
 and exits. If the new binary fails to start, this server keeps serving.
 Under systemd (Type=notify) the server reports READY=1, MAINPID after a
-handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
+handoff, and STOPPING=1; it also accepts a socket from socket activation.
+
+HTTPS: --tls (or enabled = true under [settings.tls]) also serves HTTPS on
+https_port (default 443) and plain HTTP on http_port (default 80), which
+answers ACME HTTP-01 challenges and redirects to HTTPS. Certificates come
+from Let's Encrypt (--staging for its staging CA, --acme-directory for any
+other ACME CA) for the domain at start, and on demand (TLS-ALPN-01) for
+each {id}.{service}.{domain} and {service}.{domain} whose service is
+configured; names that route nowhere get no certificate. They are kept in
+{data_dir}/acme (cache_dir) and reused after a restart or an upgrade.
+--tls-cert/--tls-key serve your own certificate instead. The --port
+listener stays plain HTTP for the CLI and local clients; the TLS
+listeners bind --tls-host (all addresses by default) and are handed to
+the new binary in an upgrade like the main one.`,
 		Example: `  ten serve --port 8080 --domain example.com
-  ten serve --host 127.0.0.1 --port 0     # any free port, logged at start`,
+  ten serve --host 127.0.0.1 --port 0     # any free port, logged at start
+  ten serve --domain example.com --tls --email ops@example.com
+  ten serve --domain example.com --tls-cert fullchain.pem --tls-key privkey.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -55,6 +74,19 @@ handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("https-port") {
+				tlsFlags.HTTPSPort = &httpsPort
+			}
+			if cmd.Flags().Changed("http-port") {
+				tlsFlags.HTTPPort = &httpPort
+			}
+			tlsSettings, err := tlsserve.Resolve(cfg.Settings.TLS, cfg.Settings.DataDir, domain, cmd.Flags().Changed("domain"), tlsFlags)
+			if err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
+			if tlsSettings != nil {
+				domain = tlsSettings.Domain
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
@@ -87,6 +119,7 @@ handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
 				Reload:    reload,
 
 				HandoffTimeout: handoffTimeout,
+				TLS:            tlsSettings,
 			})
 		},
 	}
@@ -95,6 +128,15 @@ handoff, and STOPPING=1; it also accepts a socket from socket activation.`,
 	f.StringVarP(&domain, "domain", "d", server.DefaultDomain, "domain for subdomain routing, e.g. example.com")
 	f.StringVar(&host, "host", "0.0.0.0", "address to bind")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.BoolVar(&tlsFlags.TLS, "tls", false, "also serve HTTPS with certificates from an ACME CA (Let's Encrypt by default)")
+	f.StringVar(&tlsFlags.Email, "email", "", "ACME account e-mail, required with --tls (default: acme_email under [settings.tls])")
+	f.BoolVar(&tlsFlags.Staging, "staging", false, "use Let's Encrypt's staging CA (untrusted certificates, generous rate limits)")
+	f.StringVar(&tlsFlags.ACMEDirectory, "acme-directory", "", "URL of another ACME CA's directory")
+	f.StringVar(&tlsFlags.CertFile, "tls-cert", "", "serve HTTPS with this certificate chain (PEM) instead of ACME; with --tls-key")
+	f.StringVar(&tlsFlags.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
+	f.StringVar(&tlsFlags.Host, "tls-host", "", "address the HTTPS and HTTP redirect listeners bind (default all addresses)")
+	f.IntVar(&httpsPort, "https-port", 0, "HTTPS port (default: https_port under [settings.tls], 443); 0 picks a free one")
+	f.IntVar(&httpPort, "http-port", 0, "HTTP port for redirects and ACME HTTP-01 (default: http_port, 80); 0 picks a free one")
 	f.DurationVar(&handoffTimeout, "handoff-timeout", 30*time.Second, "how long a new binary may take to become ready during an upgrade")
 	return cmd
 }

@@ -27,9 +27,10 @@ const (
 // stops what wakes a blocked Accept.
 func (s *server) stopAccepting() (stopWaking func()) {
 	stopWaking = wakeAccept(s.ln.Addr())
+	stopWakingTLS := s.tls.stopAccepting()
 	s.conns.closing.Store(true)
 	s.ln.Close()
-	return stopWaking
+	return func() { stopWaking(); stopWakingTLS() }
 }
 
 // clientConns tracks the server's client connections through its

@@ -31,6 +31,7 @@ type server struct {
 	started time.Time
 
 	conns     *clientConns
+	tls       *tlsFront     // nil without TLS
 	upgrading sync.Mutex    // one handoff at a time
 	handedOff chan struct{} // closed once a successor serves our sockets
 	once      sync.Once
@@ -202,9 +203,12 @@ func (s *server) Upgrade(ctx context.Context, binary string, args []string) (han
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	listeners := map[string]handoff.Filer{"http": filer}
+	if err := s.tls.filers(listeners); err != nil {
+		return handoff.UpgradeResult{}, err
+	}
 	start := time.Now()
-	proc, err := handoff.Start(ctx, handoff.Child{Path: binary, Args: args, ReadyTimeout: timeout},
-		map[string]handoff.Filer{"http": filer})
+	proc, err := handoff.Start(ctx, handoff.Child{Path: binary, Args: args, ReadyTimeout: timeout}, listeners)
 	if err != nil {
 		s.log.Error("handoff failed; still serving", "binary", binary, "err", err)
 		return handoff.UpgradeResult{}, err

@@ -24,6 +24,7 @@ import (
 	"github.com/tenement/ten/runtime/router"
 	"github.com/tenement/ten/runtime/store"
 	"github.com/tenement/ten/runtime/supervisor"
+	"github.com/tenement/ten/runtime/tlsserve"
 	"github.com/tenement/ten/version"
 )
 
@@ -63,6 +64,8 @@ type Options struct {
 	// Supervisor adjusts the supervisor options before it is created
 	// (tests shorten its intervals).
 	Supervisor func(*supervisor.Options)
+	// TLS, if set, also serves HTTPS and an HTTP redirect port (tls.go).
+	TLS *tlsserve.Settings
 }
 
 // DefaultDomain is the base domain when none is given, as tenement.
@@ -113,6 +116,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	defer ln.Close()
+	front, err := listenTLS(opts, log)
+	if err != nil {
+		return err
+	}
+	defer front.close()
 
 	serverID := newServerID()
 	var sup *supervisor.Supervisor
@@ -194,6 +202,7 @@ func Run(ctx context.Context, opts Options) error {
 		started:   time.Now(),
 		handedOff: make(chan struct{}),
 		conns:     conns,
+		tls:       front,
 	}
 	ctl, err := handoff.ListenControl(cfg.Settings.DataDir, s, log.With("component", "control"))
 	if err != nil {
@@ -203,6 +212,10 @@ func Run(ctx context.Context, opts Options) error {
 	defer ctl.Close()
 
 	serveErr := make(chan error, 1)
+	if err := front.serve(ctx, opts, srv, sup, log, serveErr); err != nil {
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return err
+	}
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("ten listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
 		"domain", opts.Domain, "server_id", serverID, "version", version.Version,
