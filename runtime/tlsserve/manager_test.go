@@ -288,4 +288,3 @@ func writeSelfSigned(t *testing.T, dir string, names ...string) (certFile, keyFi
 	}
 	return certFile, keyFile
 }
-
