@@ -26,11 +26,11 @@ const (
 // closes the idle connections at once, the very race.) The returned func
 // stops what wakes a blocked Accept.
 func (s *server) stopAccepting() (stopWaking func()) {
-	stopWaking = wakeAccept(s.ln.Addr())
-	stopWakingTLS := s.tls.stopAccepting()
+	stopMain := wakeAccept(s.ln.Addr())
+	stopTLS := s.tls.stopAccepting()
 	s.conns.closing.Store(true)
 	s.ln.Close()
-	return func() { stopWaking(); stopWakingTLS() }
+	return func() { stopMain(); stopTLS() }
 }
 
 // clientConns tracks the server's client connections through its
