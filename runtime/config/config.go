@@ -80,8 +80,8 @@ type Settings struct {
 	TLS                 TLS    `json:"tls"`                   // [settings.tls]
 }
 
-// TLS is the [settings.tls] table. It is parsed so that tenement files which
-// configure ACME keep loading without warnings.
+// TLS is the [settings.tls] table: HTTPS served by `ten serve` itself
+// (runtime/tlsserve resolves it together with the command-line flags).
 type TLS struct {
 	Enabled     bool   `json:"enabled"`
 	ACMEEmail   string `json:"acme_email,omitempty"`
