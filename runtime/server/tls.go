@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tenement/ten/runtime/handoff"
@@ -72,8 +73,11 @@ func takeOrListen(ln net.Listener, host string, port int, key string, log *slog.
 		return ln, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if errors.Is(err, syscall.EACCES) && port < 1024 {
+		return nil, fmt.Errorf("listen for %s %d: %w: ports below 1024 need root or CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE), or choose a port above 1023", key, port, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("listen for %s: %w", key, err)
+		return nil, fmt.Errorf("listen for %s %d: %w", key, port, err)
 	}
 	return ln, nil
 }
