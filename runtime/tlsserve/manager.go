@@ -110,8 +110,15 @@ func (m *Manager) TLSConfig() *tls.Config {
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	cert, err := m.acme.GetCertificate(hello)
 	if err != nil {
-		// Debug: anyone can send any name, and each would be a line.
-		m.log.Debug("TLS handshake without certificate", "server_name", hello.ServerName, "err", err)
+		// A name we serve without a certificate is an operator's problem
+		// (CA down, rate limit); any other name is anyone's probe, logged
+		// at debug so that scanners cannot fill the log.
+		ctx := context.Background()
+		level := slog.LevelDebug
+		if hello.ServerName != "" && m.allow(ctx, hello.ServerName) == nil {
+			level = slog.LevelError
+		}
+		m.log.Log(ctx, level, "TLS handshake without certificate", "server_name", hello.ServerName, "err", err)
 	}
 	return cert, err
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +289,54 @@ func writeSelfSigned(t *testing.T, dir string, names ...string) (certFile, keyFi
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// A routable host the CA fails to certify is an error in the log; a name
+// that routes nowhere is only a debug line.
+func TestHandshakeFailuresLogged(t *testing.T) {
+	var buf lockedBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mgr, err := New(Options{
+		// Nothing listens on port 1: the CA is down.
+		Settings:   &Settings{Domain: "example.test", Email: "a@example.test", DirectoryURL: "https://127.0.0.1:1/dir", CacheDir: t.TempDir()},
+		Allow:      onlyAlice,
+		HTTPSPort:  443,
+		HTTPClient: &http.Client{Timeout: 5 * time.Second},
+		Logger:     log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mgr.TLSConfig()
+	for _, name := range []string{"alice.app.example.test", "junk.app.example.test"} {
+		if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: name}); err == nil {
+			t.Fatalf("%s: got a certificate from a CA that is down", name)
+		}
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`level=ERROR msg="TLS handshake without certificate" server_name=alice.app.example.test`,
+		`level=DEBUG msg="TLS handshake without certificate" server_name=junk.app.example.test`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
