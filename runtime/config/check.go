@@ -49,6 +49,8 @@ func (p *parser) checkSettings(s *Settings) {
 		p.warnf(at("backoff_max_ms"), "", "%d is less than backoff_base_ms (%d), so every restart waits %d ms",
 			s.BackoffMaxMS, s.BackoffBaseMS, s.BackoffMaxMS)
 	}
+	p.nonNegative(at("log_retention_days"), s.LogRetentionDays)
+	p.nonNegative(at("log_max_rows"), s.LogMaxRows)
 	p.port(at("tls", "https_port"), s.TLS.HTTPSPort, false)
 	p.port(at("tls", "http_port"), s.TLS.HTTPPort, false)
 }

@@ -147,11 +147,15 @@ data_dir = ""
 health_check_interval = 0
 backoff_base_ms = 5000
 backoff_max_ms = 1000
+log_retention_days = -1
+log_max_rows = -5
 `,
 		wants: []want{
 			{SeverityError, 2, "settings.data_dir", "must not be empty", ""},
 			{SeverityError, 3, "settings.health_check_interval", "at least 1", ""},
 			{SeverityWarning, 5, "settings.backoff_max_ms", "less than backoff_base_ms", ""},
+			{SeverityError, 6, "settings.log_retention_days", "must not be negative", ""},
+			{SeverityError, 7, "settings.log_max_rows", "must not be negative", ""},
 		},
 	}, {
 		name: "tilde data dir",

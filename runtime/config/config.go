@@ -77,6 +77,8 @@ type Settings struct {
 	RestartWindow       int    `json:"restart_window"`        // seconds, default 300
 	BackoffBaseMS       int    `json:"backoff_base_ms"`       // default 1000
 	BackoffMaxMS        int    `json:"backoff_max_ms"`        // default 60000
+	LogRetentionDays    int    `json:"log_retention_days"`    // default 14; 0 keeps lines forever
+	LogMaxRows          int    `json:"log_max_rows"`          // 0 means no cap
 	TLS                 TLS    `json:"tls"`                   // [settings.tls]
 }
 
@@ -165,6 +167,7 @@ func Default() *Config {
 			RestartWindow:       300,
 			BackoffBaseMS:       1000,
 			BackoffMaxMS:        60000,
+			LogRetentionDays:    14,
 			TLS: TLS{
 				HTTPSPort: 443,
 				HTTPPort:  80,

@@ -37,6 +37,7 @@ func TestDefault(t *testing.T) {
 			RestartWindow:       300,
 			BackoffBaseMS:       1000,
 			BackoffMaxMS:        60000,
+			LogRetentionDays:    14,
 			TLS:                 TLS{HTTPSPort: 443, HTTPPort: 80},
 		},
 		Services:  map[string]*Service{},
@@ -111,6 +112,8 @@ max_restarts = 7
 restart_window = 120
 backoff_base_ms = 250
 backoff_max_ms = 8000
+log_retention_days = 30
+log_max_rows = 500000
 
 [settings.tls]
 enabled = true
@@ -196,6 +199,8 @@ func TestParseEveryKey(t *testing.T) {
 			RestartWindow:       120,
 			BackoffBaseMS:       250,
 			BackoffMaxMS:        8000,
+			LogRetentionDays:    30,
+			LogMaxRows:          500000,
 			TLS: TLS{
 				Enabled:     true,
 				ACMEEmail:   "ops@example.com",

@@ -343,6 +343,8 @@ var settingsFields = fieldSet[Settings]{
 	"restart_window":        intField(func(s *Settings) *int { return &s.RestartWindow }),
 	"backoff_base_ms":       intField(func(s *Settings) *int { return &s.BackoffBaseMS }),
 	"backoff_max_ms":        intField(func(s *Settings) *int { return &s.BackoffMaxMS }),
+	"log_retention_days":    intField(func(s *Settings) *int { return &s.LogRetentionDays }),
+	"log_max_rows":          intField(func(s *Settings) *int { return &s.LogMaxRows }),
 	"tls": func(p *parser, path []string, v any, s *Settings) {
 		decodeTable(p, path, v, tlsFields, &s.TLS)
 	},
