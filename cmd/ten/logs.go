@@ -26,7 +26,10 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Short: "Show or follow tenant output",
 		Long: `Show the most recent lines tenants wrote to stdout and stderr, oldest
 first, as "[OUT] service:id message" ("[ERR]" for stderr). With -f, print
-new lines as they arrive until interrupted.`,
+new lines as they arrive until interrupted.
+
+After the lines, stderr says since when the server keeps logs: older lines
+have been deleted by [settings] log_retention_days or log_max_rows.`,
 		Example: `  ten logs api:prod --limit 50
   ten logs api --level stderr --search timeout
   ten logs -f`,
@@ -59,6 +62,11 @@ new lines as they arrive until interrupted.`,
 				}
 				for _, e := range es {
 					fmt.Fprintln(out, client.FormatLogEntry(e))
+				}
+				// On stderr, so that the lines stay machine-readable. A
+				// server older than the range endpoint just says nothing.
+				if span, err := c.LogRange(cmd.Context()); err == nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), client.FormatLogSpan(span))
 				}
 				return nil
 			}

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenement/ten/runtime/logs"
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
@@ -52,6 +53,8 @@ type Options struct {
 	Backend Backend
 	// DB is the state database: tokens, the audit log and tenant logs.
 	DB *sql.DB
+	// LogPolicy is the log retention in force, reported by /api/logs/range.
+	LogPolicy logs.Policy
 	// Health is returned by GET /health (Status is filled in).
 	Health Health
 	// Metrics is served at /metrics; nil serves an empty registry.
@@ -117,6 +120,7 @@ func New(opts Options) *API {
 	authed.Handle("POST /api/route", a.toSupervisor(http.HandlerFunc(a.route)))
 	authed.HandleFunc("GET /api/logs", a.queryLogs)
 	authed.HandleFunc("GET /api/logs/stream", a.streamLogs)
+	authed.HandleFunc("GET /api/logs/range", a.logRange)
 	authed.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})

@@ -259,3 +259,11 @@ func (c *Client) Logs(ctx context.Context, q LogQuery) ([]logs.Entry, error) {
 	err := c.do(ctx, http.MethodGet, q.path("/api/logs"), nil, &out)
 	return out, err
 }
+
+// LogRange returns the time range the server's indexed lines cover and its
+// retention policy.
+func (c *Client) LogRange(ctx context.Context) (logs.Span, error) {
+	var out logs.Span
+	err := c.do(ctx, http.MethodGet, "/api/logs/range", nil, &out)
+	return out, err
+}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/logs"
@@ -66,4 +68,23 @@ func FormatLogEntry(e logs.Entry) string {
 		marker = "ERR"
 	}
 	return fmt.Sprintf("[%s] %s:%s %s", marker, e.Service, e.InstanceID, e.Message)
+}
+
+// FormatLogSpan says which range of time the server's logs cover, e.g.
+// "logs kept since 2026-05-06T12:00:00Z (retention 14 days, at most 500000 lines)".
+func FormatLogSpan(s logs.Span) string {
+	var policy []string
+	if s.RetentionDays > 0 {
+		policy = append(policy, fmt.Sprintf("retention %d days", s.RetentionDays))
+	}
+	if s.MaxRows > 0 {
+		policy = append(policy, fmt.Sprintf("at most %d lines", s.MaxRows))
+	}
+	if len(policy) == 0 {
+		policy = append(policy, "kept forever")
+	}
+	if s.Oldest.IsZero() {
+		return fmt.Sprintf("no logs kept yet (%s)", strings.Join(policy, ", "))
+	}
+	return fmt.Sprintf("logs kept since %s (%s)", s.Oldest.UTC().Format(time.RFC3339), strings.Join(policy, ", "))
 }

@@ -164,9 +164,13 @@ func Run(ctx context.Context, opts Options) error {
 	// starts so that draining does not wait for them.
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
+	policy := logPolicy(cfg.Settings)
+	stopRetention := runRetention(db.DB, policy, sup.IsSupervisor, log.With("component", "logs"))
+	defer stopRetention()
 	apiHandler := api.New(api.Options{
-		Backend: sup,
-		DB:      db.DB,
+		Backend:   sup,
+		DB:        db.DB,
+		LogPolicy: policy,
 		Health: api.Health{
 			Version:       version.Version,
 			APIVersion:    version.APIVersion,
