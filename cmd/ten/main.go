@@ -68,7 +68,7 @@ tenement.toml found in the working directory or its parents.`,
 		newLogsCmd(g),
 		newTokenGenCmd(g),
 		newInitCmd(),
-		newCaddyCmd(),
+		newCaddyCmd(g),
 		newInstallCmd(g),
 	)
 	return root

@@ -3,12 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenement/ten/internal/cli"
+	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/runtime/scaffold"
 )
 
@@ -52,36 +55,44 @@ Gemfile) decides the service name and start command unless --name and
 	return cmd
 }
 
-func newCaddyCmd() *cobra.Command {
-	var (
-		domain  string
-		port    int
-		output  string
-		minimal bool
-	)
+func newCaddyCmd(g *globals) *cobra.Command {
+	o := scaffold.CaddyOptions{}
+	var output string
 	cmd := &cobra.Command{
 		Use:   "caddy",
 		Short: "Generate a Caddyfile that puts HTTPS in front of ten",
-		Long: `Print a Caddyfile for {domain} and *.{domain} that terminates TLS (Let's
-Encrypt) and proxies to ten on localhost:PORT, or write it to --output.`,
+		Long: `Print a Caddyfile that serves {domain} and every tenant name under it
+({service}.{domain} and {id}.{service}.{domain}, one site address per
+service of tenement.toml) over HTTPS and proxies to ten on localhost:PORT,
+or write it to --output.
+
+Tenant certificates are obtained on demand, at the first TLS handshake for
+each name, and only for names ten says route somewhere: Caddy asks ten
+through a local-only site on 127.0.0.1:ASK-PORT. Run it again after adding
+a service.`,
 		Example: `  ten caddy --domain example.com --port 8080
   sudo ten caddy --domain example.com --output /etc/caddy/Caddyfile`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if domain == "" {
+			if o.Domain == "" {
 				return &cli.ExitError{Code: 2, Err: errors.New("--domain is required, e.g. ten caddy --domain example.com")}
 			}
-			text := scaffold.Caddyfile(domain, port)
-			if minimal {
-				text = scaffold.CaddyfileMinimal(domain, port)
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return fmt.Errorf("ten caddy writes one site address per service: %w", err)
+			}
+			o.Services = slices.Collect(maps.Keys(cfg.Services))
+			text, err := scaffold.Caddyfile(o)
+			if err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
 			}
 			out := cmd.OutOrStdout()
 			if output == "" {
 				fmt.Fprint(out, text)
-				fmt.Fprint(out, scaffold.CaddyUsage(domain))
+				fmt.Fprint(out, scaffold.CaddyUsage(o.Domain))
 				return nil
 			}
-			if err := os.WriteFile(output, []byte(text), 0o644); err != nil {
+			if err := fsutil.WriteFile(output, []byte(text), 0o644); err != nil {
 				return fmt.Errorf("write Caddyfile: %w", err)
 			}
 			fmt.Fprintf(out, "Caddyfile written to: %s\n", output)
@@ -89,10 +100,11 @@ Encrypt) and proxies to ten on localhost:PORT, or write it to --output.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&domain, "domain", "d", "", "domain to serve (with all its subdomains)")
-	f.IntVarP(&port, "port", "p", 8080, "port ten serve listens on")
+	f.StringVarP(&o.Domain, "domain", "d", "", "domain ten serves (tenants are {id}.{service}.{domain})")
+	f.IntVarP(&o.Port, "port", "p", 8080, "port ten serve listens on")
+	f.IntVar(&o.AskPort, "ask-port", scaffold.DefaultAskPort, "local port on which Caddy forwards its on-demand TLS question to ten")
 	f.StringVarP(&output, "output", "o", "", "write the Caddyfile here instead of printing it")
-	f.BoolVar(&minimal, "minimal", false, "leave out compression and logging")
+	f.BoolVar(&o.Minimal, "minimal", false, "leave out compression and logging")
 	return cmd
 }
 

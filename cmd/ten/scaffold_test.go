@@ -25,8 +25,15 @@ func TestInitCaddyInstall(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "caddy", "--domain", "example.com", "--port", "9000")
-	if code != 0 || !strings.Contains(out, "example.com, *.example.com {") || !strings.Contains(out, "reverse_proxy localhost:9000") {
+	// One site address per service of the tenement.toml just created.
+	if code != 0 || !strings.Contains(out, "\n*.example.com,\n*.notes.example.com {\n") || !strings.Contains(out, "reverse_proxy localhost:9000") {
 		t.Errorf("caddy: %d %q", code, out)
+	}
+	if code, _, errOut = runCLI(t, "caddy", "--domain", "*.example.com"); code != 2 || !strings.Contains(errOut, `invalid domain "*.example.com"`) {
+		t.Errorf("caddy with a wildcard domain: %d %q", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, "--config", filepath.Join(dir, "missing.toml"), "caddy", "--domain", "example.com"); code == 0 || !strings.Contains(errOut, "one site address per service") {
+		t.Errorf("caddy without a config: %d %q", code, errOut)
 	}
 	if code, _, errOut = runCLI(t, "caddy"); code != 2 || !strings.Contains(errOut, "--domain is required") {
 		t.Errorf("caddy without domain: %d %q", code, errOut)
@@ -34,6 +41,15 @@ func TestInitCaddyInstall(t *testing.T) {
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	if code, out, _ = runCLI(t, "caddy", "-d", "example.com", "-o", caddyfile); code != 0 || out != "Caddyfile written to: "+caddyfile+"\n" {
 		t.Errorf("caddy --output: %d %q", code, out)
+	}
+	if b, err := os.ReadFile(caddyfile); err != nil || !strings.Contains(string(b), "*.notes.example.com {") {
+		t.Errorf("written Caddyfile: %v %q", err, b)
+	}
+	if code, _, _ = runCLI(t, "caddy", "-d", "example.com", "--port", "2020", "-o", caddyfile+".bad"); code != 2 {
+		t.Errorf("caddy --port = --ask-port: exit %d, want 2", code)
+	}
+	if _, err := os.Stat(caddyfile + ".bad"); !os.IsNotExist(err) {
+		t.Errorf("a rejected caddy command wrote its output: %v", err)
 	}
 
 	code, out, _ = runCLI(t, "install", "--domain", "example.com", "--dry-run")

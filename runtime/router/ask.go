@@ -1,0 +1,61 @@
+package router
+
+import (
+	"net/http"
+	"strings"
+)
+
+// AskPath is where ten answers a TLS front end's question "may I obtain a
+// certificate for this name?" (Caddy's on_demand_tls ask: GET
+// AskPath?domain=NAME; any status but 2xx means no).
+const AskPath = "/.well-known/ten/tls-ask"
+
+// Routable reports whether a target exists: a configured service, or an
+// instance the supervisor knows (running, idle or stopped).
+type Routable func(Target) bool
+
+// AskHandler answers AskPath: 200 for the domain itself and for names that
+// route somewhere under it ({service}.{domain} of a configured service,
+// {id}.{service}.{domain} of a known instance), 404 for every other name.
+// Refusing names that route nowhere keeps anyone who can point a name at
+// the proxy from making it request certificates for junk, which would use
+// up the CA's rate limits for the domain.
+func AskHandler(domain string, routable Routable) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("domain")
+		if name == "" {
+			http.Error(w, "missing ?domain=NAME", http.StatusBadRequest)
+			return
+		}
+		if !askAllows(name, domain, routable) {
+			http.Error(w, "no route for "+name, http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+func askAllows(name, domain string, routable Routable) bool {
+	// A certificate name has no port; one with a port is not ours to judge.
+	if strings.ContainsAny(name, ":/") {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSuffix(name, "."), strings.TrimSuffix(domain, ".")) {
+		return true
+	}
+	t, ok := ParseHost(name, domain)
+	return ok && validLabel(t.Service) && (t.ID == "" || validLabel(t.ID)) && routable(t)
+}
+
+// validLabel reports whether s can be one DNS label of a host name.
+func validLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,188 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const caddyConfig = `
+[service.api]
+command = "@APP@"
+[service.api.env]
+TESTAPP_NAME = "{id}"
+
+[service.web]
+command = "@APP@"
+
+[instances]
+api = ["alice"]
+`
+
+// A Caddy started from `ten caddy` output (with test ports and Caddy's
+// internal CA instead of Let's Encrypt) reaches a tenant on a two-label
+// host, {id}.{service}.{domain}, and gets certificates only for names ten
+// says route somewhere.
+func TestCaddyFromTenCaddyReachesTwoLabelTenantHosts(t *testing.T) {
+	caddy, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("caddy is not installed (scripts/install-test-deps installs it)")
+	}
+	e := newEnv(t, caddyConfig)
+	e.adminToken(t)
+	s := e.startServerArgs(t, "--domain", "example.test")
+	_, tenPort, _ := net.SplitHostPort(s.addr)
+	waitFor(t, "api:alice to run", 30*time.Second, func() bool {
+		code, _, _ := s.request(t, "GET", "alice.api.example.test", "/", nil, nil)
+		return code == 200
+	})
+
+	dir := t.TempDir()
+	askPort, httpPort, httpsPort := freePort(t), freePort(t), freePort(t)
+	cf := filepath.Join(dir, "Caddyfile")
+	e.mustCLI(t, nil, "caddy", "--domain", "example.test", "--port", tenPort,
+		"--ask-port", strconv.Itoa(askPort), "--output", cf)
+	b, err := os.ReadFile(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What an operator's test setup adds: its own ports, Caddy's local CA
+	// (no ACME), state and logs in temporary directories.
+	storage := filepath.Join(dir, "storage")
+	text := strings.Replace(string(b), "{\n\ton_demand_tls {", fmt.Sprintf(`{
+	admin off
+	local_certs
+	skip_install_trust
+	http_port %d
+	https_port %d
+	storage file_system {
+		root %s
+	}
+	on_demand_tls {`, httpPort, httpsPort, storage), 1)
+	text = strings.ReplaceAll(text, "/var/log/caddy/", dir+"/")
+	if text == string(b) {
+		t.Fatal("the generated Caddyfile has no global options block to extend")
+	}
+	if err := os.WriteFile(cf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(caddy, "run", "--config", cf, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	logf, err := os.Create(filepath.Join(dir, "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			out, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
+			t.Logf("caddy output:\n%s", out)
+		}
+	})
+
+	rootPath := filepath.Join(storage, "pki", "authorities", "local", "root.crt")
+	waitFor(t, "Caddy's local CA", 30*time.Second, func() bool {
+		_, err := os.Stat(rootPath)
+		return err == nil
+	})
+	pem, err := os.ReadFile(rootPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in Caddy's root.crt")
+	}
+	caddyAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))
+	client := &http.Client{
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{
+			// Every name resolves to this Caddy; the certificate must verify
+			// against Caddy's root for the name asked for.
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, caddyAddr)
+			},
+			TLSClientConfig:   &tls.Config{RootCAs: roots},
+			DisableKeepAlives: true,
+		},
+	}
+	get := func(host, path string) (int, string, error) {
+		resp, err := client.Get("https://" + host + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+
+	var (
+		code int
+		body string
+	)
+	waitFor(t, "Caddy to serve alice.api.example.test", 30*time.Second, func() bool {
+		code, body, err = get("alice.api.example.test", "/through-caddy?x=1")
+		return err == nil
+	})
+	var ti tenantInfo
+	if code != 200 || json.Unmarshal([]byte(body), &ti) != nil {
+		t.Fatalf("GET https://alice.api.example.test/through-caddy: %d %q", code, body)
+	}
+	if ti.Name != "alice" || ti.Path != "/through-caddy" || ti.Host != "alice.api.example.test" {
+		t.Errorf("tenant saw %+v, want alice at /through-caddy for host alice.api.example.test", ti)
+	}
+
+	// The service name itself (weighted routing) and ten's own domain.
+	if code, body, err := get("api.example.test", "/"); err != nil || code != 200 || !strings.Contains(body, `"name":"alice"`) {
+		t.Errorf("https://api.example.test/: %d %q %v", code, body, err)
+	}
+	if code, body, err := get("example.test", "/health"); err != nil || code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Errorf("https://example.test/health: %d %q %v", code, body, err)
+	}
+
+	// No instance bob yet: ten says no, so Caddy gets no certificate and
+	// the handshake fails. Once bob exists, the same name works.
+	if _, _, err := get("bob.api.example.test", "/"); err == nil {
+		t.Error("bob.api.example.test got a certificate before the instance existed")
+	}
+	if _, _, err := get("alice.nosuch.example.test", "/"); err == nil {
+		t.Error("alice.nosuch.example.test (no such service) got a certificate")
+	}
+	e.mustCLI(t, s, "spawn", "api", "--id", "bob")
+	waitFor(t, "Caddy to serve bob.api.example.test", 30*time.Second, func() bool {
+		code, body, err = get("bob.api.example.test", "/")
+		return err == nil && code == 200
+	})
+	if !strings.Contains(body, `"name":"bob"`) {
+		t.Errorf("bob.api.example.test answered %q", body)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
