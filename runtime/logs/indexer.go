@@ -39,6 +39,10 @@ type IndexerOptions struct {
 	// MaxRead bounds the bytes read from one file in one pass, so one noisy
 	// tenant cannot starve the others. Default 1 MiB.
 	MaxRead int
+	// ReleaseAfter is how many indexed bytes of a log file may stay on
+	// disk before their space is released (see release). Default
+	// DefaultReleaseAfter; negative keeps every byte.
+	ReleaseAfter int64
 }
 
 // Indexer tails log files and inserts their complete lines into the logs
@@ -67,6 +71,10 @@ type tracked struct {
 	// Cached from the last pass, to skip files that have not grown without
 	// opening them. The database row stays the authority.
 	ino, off int64
+	// released is how far the file's space has been given back, as far as
+	// this server knows; noRelease is set when its filesystem cannot.
+	released  int64
+	noRelease bool
 }
 
 // NewIndexer returns an Indexer writing to db. Call Run to start it.
@@ -85,6 +93,9 @@ func NewIndexer(db *sql.DB, opts IndexerOptions) *Indexer {
 	}
 	if opts.MaxRead <= 0 {
 		opts.MaxRead = 1 << 20
+	}
+	if opts.ReleaseAfter == 0 {
+		opts.ReleaseAfter = DefaultReleaseAfter
 	}
 	return &Indexer{db: db, opts: opts, sources: map[string]*tracked{}}
 }
@@ -208,7 +219,7 @@ func (x *Indexer) indexFile(ctx context.Context, t *tracked, final bool) (more b
 		return false, nil // nothing new since our last pass
 	}
 
-	f, err := os.Open(t.src.Path)
+	f, err := x.open(t)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -233,7 +244,7 @@ func (x *Indexer) indexFile(ctx context.Context, t *tracked, final bool) (more b
 		return false, err
 	}
 	off := rec.off
-	if rec.ino != ino || off > size || rec.head != headHash(f, off) {
+	if rec.ino != ino || off > size || !headOK(f, off, rec.head) {
 		// A new file (inode numbers are reused, hence the hash of its
 		// first bytes too), or truncated: start over.
 		off = 0
@@ -254,10 +265,15 @@ func (x *Indexer) indexFile(ctx context.Context, t *tracked, final bool) (more b
 		return false, nil
 	}
 	off += int64(used)
-	if err := x.insert(ctx, t.src, lines, idx{ino: ino, off: off, head: headHash(f, off)}); err != nil {
+	p := idx{ino: ino, off: off, head: headHash(f, off)}
+	if err := x.insert(ctx, t.src, lines, p); err != nil {
 		return false, err
 	}
 	t.ino, t.off = ino, off
+	if err := x.release(ctx, f, t, t.src.Path, p); err != nil {
+		// The lines are indexed; the space is released on a later pass.
+		x.opts.Logger.Warn("release indexed log bytes", "err", err)
+	}
 	return off < size, nil
 }
 
