@@ -149,6 +149,7 @@ func TestReferenceShowsEveryJSONShape(t *testing.T) {
 		"WeightRequest": WeightRequest{}, "WeightResponse": WeightResponse{}, "HealthResponse": HealthResponse{},
 		"DeployRequest": DeployRequest{}, "DeployResponse": DeployResponse{}, "RouteRequest": RouteRequest{},
 		"RouteResponse": RouteResponse{}, "Health": Health{}, "logs.Entry": logs.Entry{},
+		"logs.Span": logs.Span{},
 	} {
 		required, optional := jsonFields(v)
 		found := false
