@@ -65,7 +65,7 @@ have been deleted by [settings] log_retention_days or log_max_rows.`,
 				}
 				// On stderr, so that the lines stay machine-readable. A
 				// server older than the range endpoint just says nothing.
-				if span, err := c.LogRange(cmd.Context()); err == nil {
+				if span, err := c.LogRange(cmd.Context(), q); err == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), client.FormatLogSpan(span))
 				}
 				return nil

@@ -260,10 +260,11 @@ func (c *Client) Logs(ctx context.Context, q LogQuery) ([]logs.Entry, error) {
 	return out, err
 }
 
-// LogRange returns the time range the server's indexed lines cover and its
-// retention policy.
-func (c *Client) LogRange(ctx context.Context) (logs.Span, error) {
+// LogRange returns the time range the lines selected by q cover (its
+// Search and Limit do not apply) and the server's retention policy.
+func (c *Client) LogRange(ctx context.Context, q LogQuery) (logs.Span, error) {
+	q.Search, q.Limit = "", 0
 	var out logs.Span
-	err := c.do(ctx, http.MethodGet, "/api/logs/range", nil, &out)
+	err := c.do(ctx, http.MethodGet, q.path("/api/logs/range"), nil, &out)
 	return out, err
 }

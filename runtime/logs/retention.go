@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -173,14 +174,30 @@ type Span struct {
 	MaxRows       int64 `json:"max_rows"`
 }
 
-// SpanOf returns the range the logs table covers under policy p. Both
-// ends are read through indexes.
-func SpanOf(ctx context.Context, db *sql.DB, p Policy) (Span, error) {
+// SpanOf returns the range the lines selected by f cover, under policy p.
+// Only f's Service, ID and Level apply: the range of a search would cost a
+// full-text query. Without them, both ends are read through the timestamp
+// index.
+func SpanOf(ctx context.Context, db *sql.DB, p Policy, f Filter) (Span, error) {
 	s := Span{RetentionDays: int(p.MaxAge / (24 * time.Hour)), MaxRows: p.MaxRows}
+	if err := f.validate(); err != nil {
+		return s, err
+	}
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"process", f.Service}, {"instance_id", f.ID}, {"level", f.Level}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
 	var oldest, newest sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT
-		(SELECT timestamp FROM logs ORDER BY timestamp ASC LIMIT 1),
-		(SELECT timestamp FROM logs ORDER BY timestamp DESC LIMIT 1)`).Scan(&oldest, &newest)
+	err := db.QueryRowContext(ctx, `SELECT (SELECT MIN(timestamp) FROM logs`+cond+`), (SELECT MAX(timestamp) FROM logs`+cond+`)`,
+		append(args, args...)...).Scan(&oldest, &newest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("read log range: %w", err)
 	}

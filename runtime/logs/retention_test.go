@@ -102,12 +102,23 @@ func TestRetentionDeletesOldLinesAndTheirSearchEntries(t *testing.T) {
 	}
 	ftsConsistent(t, db)
 
-	span, err := logs.SpanOf(ctx, db, logs.Policy{MaxAge: 14 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	spans := []struct {
+		f              logs.Filter
+		oldest, newest time.Time
+	}{
+		{logs.Filter{}, now.Add(-13 * 24 * time.Hour), now.Add(-time.Minute)},
+		{logs.Filter{Service: "web", ID: "alice"}, now.Add(-13 * 24 * time.Hour), now.Add(-13 * 24 * time.Hour)},
+		{logs.Filter{ID: "bob", Level: logs.Stdout}, now.Add(-time.Minute), now.Add(-time.Minute)},
+		{logs.Filter{ID: "carol"}, time.Time{}, time.Time{}},
 	}
-	if !span.Oldest.Equal(now.Add(-13*24*time.Hour)) || !span.Newest.Equal(now.Add(-time.Minute)) || span.RetentionDays != 14 {
-		t.Errorf("span = %+v, want oldest %s, newest %s, 14 days", span, now.Add(-13*24*time.Hour), now.Add(-time.Minute))
+	for _, tc := range spans {
+		span, err := logs.SpanOf(ctx, db, logs.Policy{MaxAge: 14 * 24 * time.Hour}, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !span.Oldest.Equal(tc.oldest) || !span.Newest.Equal(tc.newest) || span.RetentionDays != 14 {
+			t.Errorf("span of %+v = %+v, want oldest %s, newest %s, 14 days", tc.f, span, tc.oldest, tc.newest)
+		}
 	}
 
 	// A second pass has nothing left to do.
