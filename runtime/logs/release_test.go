@@ -45,7 +45,7 @@ func TestIndexerReleasesIndexedBytesWhileTheTenantWrites(t *testing.T) {
 	}
 	defer w.Close()
 
-	const lines = 40000 // about 4 MB
+	const lines = 20000 // about 2 MB
 	pad := fmt.Sprintf("%080d", 0)
 	line := func(i int) string { return fmt.Sprintf("line %06d %s", i, pad) }
 	opts := logs.IndexerOptions{ReleaseAfter: 256 << 10, MaxRead: 64 << 10}
