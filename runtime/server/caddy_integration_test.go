@@ -177,6 +177,36 @@ func TestCaddyFromTenCaddyReachesTwoLabelTenantHosts(t *testing.T) {
 	}
 }
 
+// ten answers the on-demand TLS ask itself, without Caddy: yes for its
+// domain, a configured service and a known instance, no for the rest.
+func TestServeAnswersTheTLSAsk(t *testing.T) {
+	e := newEnv(t, caddyConfig)
+	s := e.startServerArgs(t, "--domain", "example.test")
+	waitFor(t, "api:alice to run", 30*time.Second, func() bool {
+		code, _, _ := s.request(t, "GET", "alice.api.example.test", "/", nil, nil)
+		return code == 200
+	})
+	for name, want := range map[string]int{
+		"example.test":                  200,
+		"api.example.test":              200,
+		"web.example.test":              200,
+		"alice.api.example.test":        200,
+		"bob.api.example.test":          404,
+		"alice.web.example.test":        404,
+		"junk.example.test":             404,
+		"x.alice.api.example.test":      404,
+		"alice.api.example.test.evil.x": 404,
+	} {
+		if code, body, _ := s.request(t, "GET", "127.0.0.1", "/.well-known/ten/tls-ask?domain="+name, nil, nil); code != want {
+			t.Errorf("ask %s: %d %q, want %d", name, code, body, want)
+		}
+	}
+	// On a tenant's host the path is the tenant's, not ten's.
+	if code, body, _ := s.request(t, "GET", "alice.api.example.test", "/.well-known/ten/tls-ask?domain=junk.example.test", nil, nil); code != 200 || !strings.Contains(body, `"name":"alice"`) {
+		t.Errorf("ask path on a tenant host: %d %q, want the tenant's answer", code, body)
+	}
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
