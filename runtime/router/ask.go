@@ -10,13 +10,13 @@ import (
 // AskPath?domain=NAME; any status but 2xx means no).
 const AskPath = "/.well-known/ten/tls-ask"
 
-// Routable reports whether a target exists: a configured service, or an
-// instance the supervisor knows (running, idle or stopped).
+// Routable reports whether a request for a target would be served: in
+// `ten serve`, a configured service and a valid instance id (a request for
+// a new id spawns it).
 type Routable func(Target) bool
 
-// AskHandler answers AskPath: 200 for the domain itself and for names that
-// route somewhere under it ({service}.{domain} of a configured service,
-// {id}.{service}.{domain} of a known instance), 404 for every other name.
+// AskHandler answers AskPath: 200 for the domain itself and for names under
+// it whose target is routable, 404 for every other name.
 // Refusing names that route nowhere keeps anyone who can point a name at
 // the proxy from making it request certificates for junk, which would use
 // up the CA's rate limits for the domain.

@@ -159,26 +159,21 @@ func TestCaddyFromTenCaddyReachesTwoLabelTenantHosts(t *testing.T) {
 		t.Errorf("https://example.test/health: %d %q %v", code, body, err)
 	}
 
-	// No instance bob yet: ten says no, so Caddy gets no certificate and
-	// the handshake fails. Once bob exists, the same name works.
-	if _, _, err := get("bob.api.example.test", "/"); err == nil {
-		t.Error("bob.api.example.test got a certificate before the instance existed")
-	}
+	// No such service: ten says no, so Caddy gets no certificate and the
+	// handshake fails.
 	if _, _, err := get("alice.nosuch.example.test", "/"); err == nil {
 		t.Error("alice.nosuch.example.test (no such service) got a certificate")
 	}
-	e.mustCLI(t, s, "spawn", "api", "--id", "bob")
-	waitFor(t, "Caddy to serve bob.api.example.test", 30*time.Second, func() bool {
-		code, body, err = get("bob.api.example.test", "/")
-		return err == nil && code == 200
-	})
-	if !strings.Contains(body, `"name":"bob"`) {
-		t.Errorf("bob.api.example.test answered %q", body)
+	// A new id of a configured service routes (its first request spawns
+	// it): it gets its certificate and the request reaches the new tenant.
+	code, body, err = get("bob.api.example.test", "/")
+	if err != nil || code != 200 || !strings.Contains(body, `"name":"bob"`) {
+		t.Errorf("https://bob.api.example.test/: %d %q %v", code, body, err)
 	}
 }
 
 // ten answers the on-demand TLS ask itself, without Caddy: yes for its
-// domain, a configured service and a known instance, no for the rest.
+// domain, a configured service and an id under one, no for the rest.
 func TestServeAnswersTheTLSAsk(t *testing.T) {
 	e := newEnv(t, caddyConfig)
 	s := e.startServerArgs(t, "--domain", "example.test")
@@ -191,11 +186,12 @@ func TestServeAnswersTheTLSAsk(t *testing.T) {
 		"api.example.test":              200,
 		"web.example.test":              200,
 		"alice.api.example.test":        200,
-		"bob.api.example.test":          404,
-		"alice.web.example.test":        404,
-		"junk.example.test":             404,
-		"x.alice.api.example.test":      404,
+		"bob.api.example.test":          200, // a request would spawn it
+		"junk.example.test":             404, // no such service
+		"alice.junk.example.test":       404,
+		"x.alice.api.example.test":      404, // three labels route nowhere
 		"alice.api.example.test.evil.x": 404,
+		"alice.api.example.test:443":    404,
 	} {
 		if code, body, _ := s.request(t, "GET", "127.0.0.1", "/.well-known/ten/tls-ask?domain="+name, nil, nil); code != want {
 			t.Errorf("ask %s: %d %q, want %d", name, code, body, want)

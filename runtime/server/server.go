@@ -188,7 +188,7 @@ func Run(ctx context.Context, opts Options) error {
 	conns := newClientConns()
 	srv := &http.Server{
 		ConnState:         conns.track,
-		Handler:           conns.closeWhenDraining(Handler(rt, withAsk(opts.Domain, cfg, instanceKnown(sup), apiHandler))),
+		Handler:           conns.closeWhenDraining(Handler(rt, withAsk(opts.Domain, sup, apiHandler))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
