@@ -26,7 +26,11 @@ func (p Policy) Enabled() bool { return p.MaxAge > 0 || p.MaxRows > 0 }
 const (
 	DefaultRetentionBatch    = 500
 	DefaultRetentionInterval = time.Minute
-	DefaultRetentionPause    = 20 * time.Millisecond
+	// DefaultRetentionPause outlasts the longest sleep of SQLite's busy
+	// handler between two attempts to take the write lock (100ms): a
+	// writer that is waiting is sure to get the lock between two batches,
+	// however unlucky its timing.
+	DefaultRetentionPause = 110 * time.Millisecond
 )
 
 // RetentionOptions configure a Retention.
@@ -36,8 +40,10 @@ type RetentionOptions struct {
 	// the database is held for one batch only, so the indexer, the API and
 	// the supervisor get it between batches. Default DefaultRetentionBatch.
 	Batch int
-	// Pause is the time between two batches of one pass: the room left for
-	// other writers. Default DefaultRetentionPause.
+	// Pause is the least time between two batches of one pass: the room
+	// left for other writers. A batch that took longer is followed by as
+	// long a pause, so a prune never holds the write lock more than half
+	// the time. Default DefaultRetentionPause.
 	Pause time.Duration
 	// Interval is the time between passes. Default DefaultRetentionInterval.
 	Interval time.Duration
@@ -144,10 +150,12 @@ func (r *Retention) Prune(ctx context.Context) (int64, error) {
 func (r *Retention) deleteBatches(ctx context.Context, stmt string, bound any) (int64, error) {
 	var total int64
 	for {
+		start := time.Now()
 		res, err := r.db.ExecContext(ctx, stmt, bound, r.opts.Batch)
 		if err != nil {
 			return total, err
 		}
+		took := time.Since(start)
 		n, err := res.RowsAffected()
 		if err != nil {
 			return total, err
@@ -159,7 +167,7 @@ func (r *Retention) deleteBatches(ctx context.Context, stmt string, bound any) (
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()
-		case <-time.After(r.opts.Pause):
+		case <-time.After(max(r.opts.Pause, took)):
 		}
 	}
 }

@@ -22,7 +22,7 @@ import (
 // It reports the p50, p99 and worst latency of each phase and how long the
 // prune took. Requests that fail fail the benchmark.
 func BenchmarkProxyDuringLogPrune(b *testing.B) {
-	const expired = 300000
+	const expired = 150000
 	for range b.N {
 		b.StopTimer()
 		e := newEnv(b, "[service.api]\ncommand = \"@APP@\"\n[instances]\napi = [\"bench\"]\n")
