@@ -18,9 +18,17 @@
 // panics at init with the file's name, and TestEmbeddedMarkers checks every
 // file, including test-only ones a given build does not embed.
 //
-// Version 1 (0001) is exactly the schema tenement v0.2.x creates, so that a
-// database written by tenement is adopted in place ("stamped") rather than
-// rebuilt. See stamp.go.
+// Version 1 (0001) is the schema tenement's init_db creates (logs, its
+// full-text index and triggers, config: tenement/src/store.rs:40-101),
+// statement for statement, plus ten's first tables (instance_state,
+// tenant_tokens, deploy_log), all IF NOT EXISTS, so that a database written
+// by tenement is adopted in place ("stamped") rather than rebuilt. tenement
+// v0.2.2's own tenant_tokens table (Argon2id hashes found by token_prefix)
+// is moved aside to tenement_tenant_tokens, rows intact, before ten's is
+// created. 0001's header comment calls the whole file tenement's schema;
+// that is not so, but the file cannot change (its checksum is recorded in
+// every database), so this comment and stamp.go are the reference. See
+// stamp.go.
 //
 // # Compatibility floor
 //

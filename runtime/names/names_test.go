@@ -1,0 +1,42 @@
+package names
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, why string
+	}{
+		{"plain", "alice", ""},
+		{"digits underscore hyphen", "a_1-b", ""},
+		{"upper case", "Alice", ""},
+		{"63 bytes", strings.Repeat("a", 63), ""},
+		{"empty", "", "empty"},
+		{"64 bytes", strings.Repeat("a", 64), "longer than 63 bytes"},
+		{"leading hyphen", "-a", `invalid character '-'`},
+		{"slash", "a/b", `invalid character '/'`},
+		{"dot dot", "..", `invalid character '.'`},
+		{"colon", "web:a", `invalid character ':'`},
+		{"space", "a b", `invalid character ' '`},
+		{"non-ascii", "é", `invalid character 'é'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Check(tc.in)
+			if tc.why == "" {
+				if err != nil {
+					t.Fatalf("Check(%q) = %v, want nil", tc.in, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Check(%q) = %v, want ErrInvalid", tc.in, err)
+			}
+			if !strings.Contains(err.Error(), tc.why) || !strings.Contains(err.Error(), Rule) {
+				t.Fatalf("Check(%q) = %q, want it to say %q and state the rule", tc.in, err, tc.why)
+			}
+		})
+	}
+}
