@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tenement/ten/runtime/names"
 )
 
 // Token scopes, as stored in tenant_tokens.scope.
@@ -45,7 +47,7 @@ func (id Identity) CanAccess(instanceID string) bool {
 type Tokens struct {
 	db     *sql.DB
 	now    func() time.Time
-	legacy legacyCache
+	legacy *legacy
 }
 
 // NewTokens returns a token store over the state database.
@@ -53,7 +55,7 @@ func NewTokens(db *sql.DB, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{db: db, now: now}
+	return &Tokens{db: db, now: now, legacy: newLegacy()}
 }
 
 // GenerateToken returns a new random token.
@@ -71,19 +73,39 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Issue creates a token. With tenant empty it is an admin token and
-// replaces every earlier admin token, as `tenement token-gen` rotated its
-// single token; tenant tokens accumulate (one per tenant is typical, and
-// issuing another must not log the first one out).
+// Issue is IssueAdmin for an empty tenant and IssueTenant otherwise, for
+// callers that hold both in one string. A tenant that comes from a user
+// must go through IssueTenant, which refuses an empty name: an empty
+// --tenant must never mint an admin token.
 func (t *Tokens) Issue(ctx context.Context, tenant string) (string, error) {
+	if tenant == "" {
+		return t.IssueAdmin(ctx)
+	}
+	return t.IssueTenant(ctx, tenant)
+}
+
+// IssueAdmin creates an admin token. It replaces every earlier admin
+// token, including tenement's, as `tenement token-gen` rotated its single
+// token.
+func (t *Tokens) IssueAdmin(ctx context.Context) (string, error) {
+	return t.issue(ctx, ScopeAdmin, nil)
+}
+
+// IssueTenant creates a token limited to instances with id tenant, which
+// must follow the rule for instance ids (names.Check). Tenant tokens
+// accumulate: one per tenant is typical, and issuing another must not log
+// the first one out.
+func (t *Tokens) IssueTenant(ctx context.Context, tenant string) (string, error) {
+	if err := names.Check(tenant); err != nil {
+		return "", fmt.Errorf("issue token: tenant: %w", err)
+	}
+	return t.issue(ctx, ScopeTenant, tenant)
+}
+
+func (t *Tokens) issue(ctx context.Context, scope string, tenantCol any) (string, error) {
 	token, err := GenerateToken()
 	if err != nil {
 		return "", err
-	}
-	scope := ScopeTenant
-	var tenantCol any = tenant
-	if tenant == "" {
-		scope, tenantCol = ScopeAdmin, nil
 	}
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -124,16 +146,17 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Identity, error) {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// Tokens ten issued carry its prefix; only others can be tenement's.
-		if !strings.HasPrefix(token, TokenPrefix) {
-			ok, err := t.legacy.verify(ctx, t.db, token)
-			if err != nil {
-				return Identity{}, err
-			}
-			if ok {
-				return Identity{Scope: ScopeAdmin}, nil
-			}
+		if strings.HasPrefix(token, TokenPrefix) {
+			return Identity{}, errBadToken
 		}
-		return Identity{}, errBadToken
+		id, ok, err := t.legacy.verify(ctx, t.db, token)
+		if err != nil {
+			return Identity{}, err
+		}
+		if !ok {
+			return Identity{}, errBadToken
+		}
+		return id, nil
 	case err != nil:
 		return Identity{}, fmt.Errorf("verify token: %w", err)
 	}
