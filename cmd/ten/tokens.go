@@ -5,8 +5,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/client"
+	"github.com/tenement/ten/runtime/names"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -22,11 +24,21 @@ Without --tenant the token is an admin token: it replaces the previous
 admin token and is saved to {data_dir}/api_token (mode 0600), where the
 other ten commands find it. With --tenant ID the token may only see and
 manage instances with that id (e.g. notes:ID, web:ID) and their logs, and
-is printed only.`,
+is printed only. A tenant name follows the rule for instance ids: 1 to 63
+ASCII letters, digits, '-' or '_', not starting with '-'; any other name,
+the empty one included, is refused with exit status 2 and nothing changes.`,
 		Example: `  ten token-gen
   ten token-gen --tenant alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			scoped := cmd.Flags().Changed("tenant")
+			if scoped {
+				// Checked before anything is opened: a refused name
+				// changes nothing on disk.
+				if err := names.Check(tenant); err != nil {
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("--tenant: %w", err)}
+				}
+			}
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
@@ -36,18 +48,24 @@ is printed only.`,
 				return err
 			}
 			defer db.Close()
-			token, err := api.NewTokens(db.DB, nil).Issue(cmd.Context(), tenant)
+			tokens := api.NewTokens(db.DB, nil)
+			var token string
+			if scoped {
+				token, err = tokens.IssueTenant(cmd.Context(), tenant)
+			} else {
+				token, err = tokens.IssueAdmin(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
 			saved := ""
-			if tenant == "" {
+			if !scoped {
 				if saved, err = client.SaveToken(cfg.Settings.DataDir, token); err != nil {
 					return err
 				}
 			}
 			out := cmd.OutOrStdout()
-			if tenant == "" {
+			if !scoped {
 				fmt.Fprintln(out, "Generated new API token:")
 			} else {
 				fmt.Fprintf(out, "Generated new API token for tenant %s:\n", tenant)
