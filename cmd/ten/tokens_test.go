@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -52,5 +54,52 @@ func TestTokenGenRefusesInvalidTenant(t *testing.T) {
 	}
 	if code, out, stderr := runCLI(t, "--config", cfg, "token-gen", "--tenant", "alice"); code != 0 || !strings.Contains(out, "for tenant alice") {
 		t.Errorf("token-gen --tenant alice = %d %q %q", code, out, stderr)
+	}
+}
+
+// TestStateFilesPrivateWhenCreatedByTokenGenAndMigrate: the first command
+// to touch a data directory may be token-gen or migrate rather than serve;
+// the database it creates is 0600 (its directory 0700) all the same, even
+// with a permissive umask.
+func TestStateFilesPrivateWhenCreatedByTokenGenAndMigrate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	for _, tc := range []struct {
+		name string
+		args func(data string) []string
+	}{
+		{"token-gen", func(data string) []string {
+			return []string{"--config", writeConfig(t, "[settings]\ndata_dir = \""+data+"\"\n\n[service.api]\ncommand = \"./api\"\n"), "token-gen"}
+		}},
+		{"migrate", func(data string) []string {
+			return []string{"migrate", "--db", filepath.Join(data, "tenement.db")}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			if code, _, stderr := runCLI(t, tc.args(data)...); code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			entries, err := os.ReadDir(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := map[string]fs.FileMode{data: 0o700}
+			for _, e := range entries {
+				check[filepath.Join(data, e.Name())] = 0o600
+			}
+			if len(check) < 2 {
+				t.Fatalf("no files in %s", data)
+			}
+			for p, want := range check {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != want {
+					t.Errorf("%s is %04o, want %04o", p, fi.Mode().Perm(), want)
+				}
+			}
+		})
 	}
 }

@@ -98,6 +98,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer db.Close()
+	store.WarnLoosePermissions(db.Path, log)
 	st, err := migrations.Inspect(ctx, db.DB)
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)

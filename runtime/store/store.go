@@ -44,8 +44,8 @@ type Options struct {
 	BusyTimeout time.Duration
 }
 
-// Open opens the database at path, creating it and its directory (0700) if
-// needed, and migrates it to this binary's newest schema unless
+// Open opens the database at path, creating it (0600, and so its -wal and
+// -shm files) and its directory (0700) if needed, and migrates it to this binary's newest schema unless
 // opt.NoMigrate or opt.ReadOnly is set.
 //
 // Every connection runs with journal_mode=WAL, so readers (the API, a
@@ -64,7 +64,10 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if !opt.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(abs), dirMode); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if err := createPrivate(abs); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 	}
