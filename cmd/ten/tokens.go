@@ -24,9 +24,9 @@ Without --tenant the token is an admin token: it replaces the previous
 admin token and is saved to {data_dir}/api_token (mode 0600), where the
 other ten commands find it. With --tenant ID the token may only see and
 manage instances with that id (e.g. notes:ID, web:ID) and their logs, and
-is printed only. A tenant name follows the rule for instance ids: 1 to 63
-ASCII letters, digits, '-' or '_', not starting with '-'; any other name,
-the empty one included, is refused with exit status 2 and nothing changes.`,
+is printed only. A tenant name follows the rule for instance ids: ` + names.Rule + `.
+Any other name, the empty one included, is refused with exit status 2 and
+nothing changes.`,
 		Example: `  ten token-gen
   ten token-gen --tenant alice`,
 		Args: cobra.NoArgs,

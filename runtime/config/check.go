@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tenement/ten/runtime/names"
 )
 
 // Validate reports the semantic problems in c: values outside their allowed
@@ -89,11 +91,11 @@ func (p *parser) checkService(name string, s *Service) {
 }
 
 func (p *parser) checkInstances(c *Config) {
-	names := c.ServiceNames()
+	services := c.ServiceNames()
 	for _, name := range sortedKeys(c.Instances) {
 		path := []string{"instances", name}
 		if _, ok := c.Services[name]; !ok {
-			hint := suggest(name, names)
+			hint := suggest(name, services)
 			if hint == "" {
 				hint = fmt.Sprintf("define [%s] or remove this entry", keyString([]string{"service", name}))
 			}
@@ -101,8 +103,8 @@ func (p *parser) checkInstances(c *Config) {
 		}
 		seen := map[string]bool{}
 		for _, id := range c.Instances[name] {
-			if !isDNSLabel(id) {
-				p.errorf(path, dnsLabelHint, "instance id %q is not a valid DNS label; instance URLs use it as a subdomain", id)
+			if why := names.Problem(id); why != "" {
+				p.errorf(path, "an instance id is "+names.Rule, "instance id %q is invalid (%s); instance URLs use it as a subdomain", id, why)
 			}
 			if seen[id] {
 				p.warnf(path, "", "instance id %q is listed more than once", id)

@@ -106,8 +106,7 @@ command = "./api"
 api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + strings.Repeat("a", 64) + `"]
 `,
 		wants: []want{
-			{SeverityError, 5, "instances.api", `instance id "Prod" is not a valid DNS label`, "lowercase"},
-			{SeverityError, 5, "instances.api", `"under_score"`, ""},
+			{SeverityError, 5, "instances.api", `instance id "Prod" is invalid (upper-case letter 'P')`, "lowercase"},
 			{SeverityError, 5, "instances.api", `"-lead"`, ""},
 			{SeverityError, 5, "instances.api", `"trail-"`, ""},
 			{SeverityError, 5, "instances.api", `instance id ""`, ""},
@@ -120,7 +119,7 @@ api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + string
 command = "./api"
 
 [instances]
-api = ["a", "0", "prod-1", "` + strings.Repeat("a", 63) + `"]
+api = ["a", "0", "prod-1", "under_score", "` + strings.Repeat("a", 63) + `"]
 `,
 	}, {
 		name: "routes to unknown services",

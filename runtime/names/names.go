@@ -9,11 +9,11 @@ import (
 	"fmt"
 )
 
-// Rule is the rule in words, for error messages and help text. It is what
-// tenement accepts in a subdomain label (tenement/src/hypervisor.rs parses
-// the id out of the Host header with no further check; ten is stricter so
-// that an id is also a safe directory name).
-const Rule = "1 to 63 ASCII letters, digits, '-' or '_', not starting with '-'"
+// Rule is the rule in words, for error messages and help text. An id is a
+// DNS label in the Host header, which ten lower-cases before routing, so
+// upper case could never be reached; '_' is kept because tenement accepted
+// it and existing ids use it.
+const Rule = "1 to 63 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit and not ending with '-'"
 
 // MaxLen is the longest name: a DNS label holds at most 63 bytes.
 const MaxLen = 63
@@ -44,8 +44,16 @@ func problem(s string) string {
 	}
 	for i, r := range s {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
-		case r == '-' && i > 0:
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case r >= 'A' && r <= 'Z':
+			return fmt.Sprintf("upper-case letter %q", r)
+		case (r == '-' || r == '_') && i == 0:
+			return fmt.Sprintf("starts with %q", r)
+		case r == '_':
+		case r == '-':
+			if i == len(s)-1 {
+				return "ends with '-'"
+			}
 		default:
 			return fmt.Sprintf("invalid character %q", r)
 		}
