@@ -60,3 +60,20 @@ func problem(s string) string {
 	}
 	return ""
 }
+
+// Stored reports whether s may be an id that an earlier ten release
+// stored: those releases also accepted upper case, a leading '_' and a
+// trailing '-'. Instances with such ids keep being supervised after an
+// upgrade (they were started, their directories exist); only new names
+// must pass Check.
+func Stored(s string) bool {
+	if s == "" || len(s) > MaxLen || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

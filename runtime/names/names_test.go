@@ -42,3 +42,17 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestStored(t *testing.T) {
+	for in, want := range map[string]bool{
+		"alice": true, "Alice": true, "_a": true, "a-": true, "a_1-b": true,
+		"": false, "-a": false, "a/b": false, "..": false, strings.Repeat("a", 64): false,
+	} {
+		if got := Stored(in); got != want {
+			t.Errorf("Stored(%q) = %v, want %v", in, got, want)
+		}
+		if Check(in) == nil && !Stored(in) {
+			t.Errorf("%q passes Check but not Stored", in)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func (s *Supervisor) adoptRowsLocked(rows []row, alive procCheck, update bool) [
 			s.log.Warn("instance of an unconfigured service left alone", "instance", r.key.String(), "pid", r.pid)
 			continue
 		}
-		if validName(r.id) != nil {
+		if !storedName(r.id) {
 			s.log.Warn("instance with an invalid id left alone", "instance", r.key.String())
 			continue
 		}

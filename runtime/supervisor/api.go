@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/runtime/config"
+	"github.com/tenement/ten/runtime/names"
 )
 
 // Sentinel errors. Errors returned by the Supervisor wrap these with context;
@@ -122,11 +123,13 @@ func ParseName(s string) (service, id string, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("%w: %q: want service:id", ErrInvalidID, s)
 	}
-	if err := validName(service); err != nil {
-		return "", "", fmt.Errorf("%w: %q: service: %v", ErrInvalidID, s, err)
+	// Syntax only: ids an earlier release stored still name their
+	// instances; Spawn refuses them for new ones.
+	if !storedName(service) {
+		return "", "", fmt.Errorf("%w: %q: service: %s", ErrInvalidID, s, names.Rule)
 	}
-	if err := validName(id); err != nil {
-		return "", "", fmt.Errorf("%w: %q: id: %v", ErrInvalidID, s, err)
+	if !storedName(id) {
+		return "", "", fmt.Errorf("%w: %q: id: %s", ErrInvalidID, s, names.Rule)
 	}
 	return service, id, nil
 }

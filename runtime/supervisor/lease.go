@@ -905,7 +905,7 @@ func (s *Supervisor) refreshView(ctx context.Context) error {
 	seen := map[key]bool{}
 	for _, r := range rows {
 		svc := s.cfg.Services[r.service]
-		if svc == nil || validName(r.id) != nil {
+		if svc == nil || !storedName(r.id) {
 			continue
 		}
 		seen[r.key] = true

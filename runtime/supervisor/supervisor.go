@@ -430,7 +430,7 @@ func (s *Supervisor) SetWeight(ctx context.Context, service, id string, weight i
 
 // lookup validates a name and returns its service configuration.
 func (s *Supervisor) lookup(service, id string) (*config.Service, error) {
-	if err := validName(id); err != nil {
+	if err := validName(id); err != nil && !s.knownStored(service, id) {
 		return nil, fmt.Errorf("%s:%s: %w: %v", service, id, ErrInvalidID, err)
 	}
 	svc := s.cfg.Services[service]
