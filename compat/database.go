@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -133,6 +134,13 @@ func CheckDatabase(ctx context.Context, opts DatabaseOptions) (DatabaseReport, R
 func installedCanRun(ctx context.Context, opts DatabaseOptions, migrated string, mig MigrateReport, moved bool, log *slog.Logger) (*bool, string) {
 	if !moved {
 		return ptr(true), ""
+	}
+	if mig.Stamped {
+		// The installed binary is tenement itself: no ten binary ever
+		// sees an unstamped database. Adoption moves tenement's tenant
+		// tokens aside (migrations.TenementTenantTokens), so tenement
+		// cannot run on the result, whatever it answers.
+		return ptr(false), "tenement cannot use a database ten has adopted (its tenant tokens move to " + migrations.TenementTenantTokens + ")"
 	}
 	byFloor := func() (*bool, string) {
 		if opts.InstalledInfo == nil {
