@@ -110,6 +110,9 @@ func plan(ctx context.Context, conn *sql.Conn, set []Migration) (Result, error) 
 	}
 	next := st.Version
 	if st.Tenement {
+		if err := checkStampable(ctx, tx); err != nil {
+			return res, fmt.Errorf("migrate: stamp tenement database: %w", err)
+		}
 		res.Stamped = true
 		next = 1
 	}

@@ -54,18 +54,11 @@ var TenantColumns = []string{"tenant", "tenant_id", "tenant_name"}
 // the full-text index or one of its triggers was missing, the index is
 // rebuilt from logs so that search finds the rows written before.
 func stamp(ctx context.Context, conn *sql.Conn, baseline Migration) error {
-	for _, t := range tenementColumns {
-		if err := requireColumns(ctx, conn, t); err != nil {
-			return err
-		}
+	if err := checkStampable(ctx, conn); err != nil {
+		return err
 	}
 	if err := setAsideTenantTokens(ctx, conn); err != nil {
 		return err
-	}
-	for _, t := range tenColumns {
-		if err := requireColumns(ctx, conn, t); err != nil {
-			return err
-		}
 	}
 
 	ftsComplete := true
@@ -89,10 +82,34 @@ func stamp(ctx context.Context, conn *sql.Conn, baseline Migration) error {
 	return nil
 }
 
+// checkStampable returns an ErrForeign error if the database cannot be
+// stamped, without writing, so that a dry run gives the same answer as the
+// migration.
+func checkStampable(ctx context.Context, q querier) error {
+	for _, t := range tenementColumns {
+		if err := requireColumns(ctx, q, t); err != nil {
+			return err
+		}
+	}
+	moving, err := tenementTenantTokens(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenColumns {
+		if moving && t.table == "tenant_tokens" {
+			continue // set aside before the baseline creates ten's
+		}
+		if err := requireColumns(ctx, q, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // requireColumns returns an ErrForeign error if t.table exists without one
 // of t.columns. A missing table is fine: the baseline creates it.
-func requireColumns(ctx context.Context, conn *sql.Conn, t tableColumns) error {
-	have, err := columns(ctx, conn, t.table)
+func requireColumns(ctx context.Context, q querier, t tableColumns) error {
+	have, err := columns(ctx, q, t.table)
 	if err != nil {
 		return err
 	}
@@ -107,26 +124,36 @@ func requireColumns(ctx context.Context, conn *sql.Conn, t tableColumns) error {
 	return nil
 }
 
-// setAsideTenantTokens renames tenement's tenant_tokens (recognised by its
-// token_prefix column) to TenementTenantTokens, rows, index and all, so that
-// the baseline can create ten's tenant_tokens beside it. A tenant_tokens
-// with token_prefix but without a tenant column or token_hash is neither
-// tenement's nor ten's, and is refused.
-func setAsideTenantTokens(ctx context.Context, conn *sql.Conn) error {
-	have, err := columns(ctx, conn, "tenant_tokens")
+// tenementTenantTokens reports whether the database has tenement v0.2.2's
+// tenant_tokens (recognised by its token_prefix column), which stamping
+// moves aside. A tenant_tokens with token_prefix but without a tenant
+// column or token_hash is neither tenement's nor ten's, and is refused.
+func tenementTenantTokens(ctx context.Context, q querier) (bool, error) {
+	have, err := columns(ctx, q, "tenant_tokens")
 	if err != nil || !have["token_prefix"] {
-		return err
+		return false, err
 	}
 	if TenantColumn(have) == "" || !have["token_hash"] {
-		return fmt.Errorf("%w: table tenant_tokens has token_prefix but no token_hash or tenant column (%v), so it was not made by tenement v0.2.x",
+		return false, fmt.Errorf("%w: table tenant_tokens has token_prefix but no token_hash or tenant column (%v), so it was not made by tenement v0.2.x",
 			ErrForeign, TenantColumns)
 	}
-	taken, err := columns(ctx, conn, TenementTenantTokens)
+	taken, err := columns(ctx, q, TenementTenantTokens)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(taken) > 0 {
-		return fmt.Errorf("%w: both tenant_tokens and %s exist in an unversioned database", ErrForeign, TenementTenantTokens)
+		return false, fmt.Errorf("%w: both tenant_tokens and %s exist in an unversioned database", ErrForeign, TenementTenantTokens)
+	}
+	return true, nil
+}
+
+// setAsideTenantTokens renames tenement's tenant_tokens to
+// TenementTenantTokens, rows, index and all, so that the baseline can
+// create ten's tenant_tokens beside it.
+func setAsideTenantTokens(ctx context.Context, conn *sql.Conn) error {
+	moving, err := tenementTenantTokens(ctx, conn)
+	if err != nil || !moving {
+		return err
 	}
 	if _, err := conn.ExecContext(ctx, "ALTER TABLE tenant_tokens RENAME TO "+TenementTenantTokens); err != nil {
 		return fmt.Errorf("set aside tenement's tenant_tokens: %w", err)

@@ -241,6 +241,9 @@ func TestStampRefusesLookalike(t *testing.T) {
 			db, path := tempDB(t)
 			exec(t, db, tc.stmts...)
 			before := schemaDump(t, db)
+			if _, err := Apply(ctx, db, All(), true); !errors.Is(err, ErrForeign) {
+				t.Fatalf("dry run = %v, want ErrForeign, as the migration", err)
+			}
 			_, err := Apply(ctx, db, All(), false)
 			if !errors.Is(err, ErrForeign) {
 				t.Fatalf("Apply = %v, want ErrForeign", err)
