@@ -11,8 +11,8 @@ import (
 
 // Rule is the rule in words, for error messages and help text. An id is a
 // DNS label in the Host header, which ten lower-cases before routing, so
-// upper case could never be reached; '_' is kept because tenement accepted
-// it and existing ids use it.
+// upper case could never be reached; '_' is kept because earlier releases
+// accepted it and existing ids (user_1) use it.
 const Rule = "1 to 63 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit and not ending with '-'"
 
 // MaxLen is the longest name: a DNS label holds at most 63 bytes.
