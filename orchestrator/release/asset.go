@@ -13,8 +13,12 @@ const ProjectName = "ten"
 // assetPattern matches GoReleaser's default archive and binary names:
 // {project}_{version}_{os}_{arch}[.tar.gz|.tgz|.zip|.exe], where arch may
 // carry a variant (armv7, amd64v3). The version part is optional, for the
-// common custom template without it.
-var assetPattern = regexp.MustCompile(`^([A-Za-z0-9.-]+?)_(?:v?([0-9][^_]*)_)?([a-z0-9]+)_([a-z0-9]+?)(?:_[a-z0-9]+)?(\.tar\.gz|\.tgz|\.zip|\.exe)?$`)
+// common custom template without it. A version is a semantic version's
+// characters only: anything else (a "/" above all) is not a release file.
+var assetPattern = regexp.MustCompile(`^([A-Za-z0-9.-]+?)_(?:v?([0-9][0-9A-Za-z.+-]*)_)?([a-z0-9]+)_([a-z0-9]+?)(?:_[a-z0-9]+)?(\.tar\.gz|\.tgz|\.zip|\.exe)?$`)
+
+// checksumsPattern matches GoReleaser's checksum file names.
+var checksumsPattern = regexp.MustCompile(`^(?:` + ProjectName + `_v?[0-9][0-9A-Za-z.+-]*_)?checksums\.txt$`)
 
 // AssetName describes a release file name in GoReleaser's scheme.
 type AssetName struct {
@@ -134,11 +138,45 @@ func ChecksumsAsset(assets []Asset) (Asset, bool) {
 		}
 	}
 	for _, a := range assets {
-		if strings.HasPrefix(a.Name, ProjectName+"_") && strings.HasSuffix(a.Name, "_checksums.txt") {
+		if checksumsPattern.MatchString(a.Name) {
 			return a, true
 		}
 	}
 	return Asset{}, false
+}
+
+// CheckAssetNames refuses a release with an asset whose name is not a
+// plain file name: empty, "." or "..", a path separator, a control
+// character, or longer than a file name may be. GitHub never serves such
+// a name, so one means a hostile or broken API; and since assets are
+// saved under their names, it could write outside the download
+// directory. The error names the asset.
+func CheckAssetNames(assets []Asset) error {
+	for _, a := range assets {
+		if why := badFileName(a.Name); why != "" {
+			return fmt.Errorf("asset %q is not a plain file name (%s): refusing the release (nothing was downloaded); check --repo and --github-api", a.Name, why)
+		}
+	}
+	return nil
+}
+
+func badFileName(name string) string {
+	switch {
+	case name == "":
+		return "it is empty"
+	case name == "." || name == "..":
+		return "it names a directory"
+	case len(name) > 255:
+		return "it is longer than 255 bytes"
+	case strings.ContainsAny(name, `/\`):
+		return "it contains a path separator"
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "it contains a control character"
+		}
+	}
+	return ""
 }
 
 // FindAsset returns the asset called name.

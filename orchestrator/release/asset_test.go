@@ -1,6 +1,7 @@
 package release
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,8 @@ func TestParseAssetName(t *testing.T) {
 		{"ten_1.2.3_checksums.txt", AssetName{}, false},
 		{"ten_1.2.3_linux_amd64.tar.gz.sbom.json", AssetName{}, false},
 		{"README", AssetName{}, false},
+		{"ten_1.0/../../x_linux_amd64.tar.gz", AssetName{}, false},
+		{"ten_1.0\\..\\x_linux_amd64", AssetName{}, false},
 	}
 	for _, tt := range tests {
 		got, ok := ParseAssetName(tt.name)
@@ -128,6 +131,8 @@ func TestChecksumsAsset(t *testing.T) {
 		{[]string{"ten_1.0.0_linux_amd64.tar.gz", "checksums.txt"}, "checksums.txt"},
 		{[]string{"ten_1.0.0_checksums.txt", "ten_1.0.0_linux_amd64.tar.gz"}, "ten_1.0.0_checksums.txt"},
 		{[]string{"ten_1.0.0_linux_amd64.tar.gz"}, ""},
+		{[]string{"ten_x/../../../../evil_checksums.txt"}, ""},
+		{[]string{"ten_1.0.0_sbom_checksums.txt"}, ""},
 	} {
 		var assets []Asset
 		for _, n := range tt.names {
@@ -136,6 +141,34 @@ func TestChecksumsAsset(t *testing.T) {
 		got, ok := ChecksumsAsset(assets)
 		if got.Name != tt.want || ok != (tt.want != "") {
 			t.Errorf("ChecksumsAsset(%v) = %q, %v; want %q", tt.names, got.Name, ok, tt.want)
+		}
+	}
+}
+
+func TestCheckAssetNames(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		errHas string
+	}{
+		{"ten_1.0.0_linux_amd64.tar.gz", ""},
+		{"checksums.txt.minisig", ""},
+		{"ten 1.0.0 (notes).pdf", ""},
+		{"ten_x/../../../../evil_checksums.txt", "path separator"},
+		{`..\evil.txt`, "path separator"},
+		{"..", "names a directory"},
+		{".", "names a directory"},
+		{"", "empty"},
+		{"evil\x00.txt", "control character"},
+		{"evil\n.txt", "control character"},
+		{strings.Repeat("a", 256), "longer than 255"},
+	} {
+		assets := []Asset{{Name: "checksums.txt"}, {Name: tt.name}}
+		err := CheckAssetNames(assets)
+		switch {
+		case tt.errHas == "" && err != nil:
+			t.Errorf("%q: %v", tt.name, err)
+		case tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.name))):
+			t.Errorf("%q: err = %v, want one naming the asset and %q", tt.name, err, tt.errHas)
 		}
 	}
 }

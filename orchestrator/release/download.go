@@ -28,15 +28,21 @@ func TerminalProgress(f *os.File) io.Writer {
 	return f
 }
 
-// saveStream copies body to a new file at path, hashing it on the way. It
-// stops at max bytes, and when expect > 0 it insists on exactly expect
-// bytes, so a cut-off transfer is never mistaken for a complete one.
-// progress, when not nil, gets a progress bar.
-func saveStream(body io.Reader, path, label string, expect, max int64, progress io.Writer) (sum string, n int64, err error) {
+// saveStream copies body to a new file called name in dir, hashing it on
+// the way. The file is created through an os.Root on dir, so that no name
+// can put it anywhere else. It stops at max bytes, and when expect > 0 it
+// insists on exactly expect bytes, so a cut-off transfer is never mistaken
+// for a complete one. progress, when not nil, gets a progress bar.
+func saveStream(body io.Reader, dir, name, label string, expect, max int64, progress io.Writer) (sum string, n int64, err error) {
 	if expect > max {
 		return "", 0, fmt.Errorf("%s is %s, more than the %s download cap (raise it with --max-size)", label, size(expect), size(max))
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", 0, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", 0, err
 	}

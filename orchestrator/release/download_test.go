@@ -33,9 +33,10 @@ func TestSaveStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "asset")
+			dir := t.TempDir()
+			p := filepath.Join(dir, "asset")
 			var progress bytes.Buffer
-			sum, n, err := saveStream(tt.body, p, "asset", tt.expect, tt.max, &progress)
+			sum, n, err := saveStream(tt.body, dir, "asset", "asset", tt.expect, tt.max, &progress)
 			if tt.errHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.errHas)
@@ -53,6 +54,31 @@ func TestSaveStream(t *testing.T) {
 				t.Error("file content differs")
 			}
 		})
+	}
+}
+
+// TestSaveStreamStaysInDir: a name that climbs out of the directory, or
+// reaches out through a symbolic link, creates nothing outside it.
+func TestSaveStreamStaysInDir(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "a", "b")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(base, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"../../evil", "link/evil", "/tmp/evil-" + filepath.Base(base)} {
+		if _, _, err := saveStream(strings.NewReader("x"), dir, name, name, 0, 1<<20, nil); err == nil {
+			t.Errorf("saveStream(%q) succeeded", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(base, "evil")); err == nil {
+		t.Error("a file was written outside the directory")
+	}
+	if _, err := os.Stat("/tmp/evil-" + filepath.Base(base)); err == nil {
+		os.Remove("/tmp/evil-" + filepath.Base(base))
+		t.Error("a file was written at an absolute path")
 	}
 }
 

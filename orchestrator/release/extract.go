@@ -96,6 +96,52 @@ type unpacker struct {
 	files   []string
 }
 
+// tarTrailerMax bounds what may follow the tar end marker inside the gzip
+// stream: tar pads its last record with zeros (10 KiB for GNU tar's
+// default blocking factor); anything beyond a generous 1 MiB is not a
+// release archive.
+const tarTrailerMax = 1 << 20
+
+// tarEntryOverhead is what one tar entry may take beyond its data: its
+// header blocks (with PAX records or a GNU long name) and the padding of
+// its data to 512 bytes.
+const tarEntryOverhead = 4 << 10
+
+// gzipMax is the most a tar.gz may decompress to within lim: the data of
+// the files, each entry's overhead, and the trailer. Anything more is a
+// compression bomb, refused before it is inflated any further.
+func gzipMax(lim Limits) int64 {
+	return lim.MaxTotal + int64(max(lim.MaxFiles, 1)+1)*tarEntryOverhead + tarTrailerMax
+}
+
+// errBomb is returned by a boundedReader that went past its bound.
+type errBomb struct {
+	what  string
+	bound int64
+}
+
+func (e *errBomb) Error() string {
+	return fmt.Sprintf("%s more than %s (a compression bomb?): refusing it", e.what, size(e.bound))
+}
+
+// boundedReader fails once more than bound bytes have come out of r, so
+// that no more is inflated than a valid archive could hold.
+type boundedReader struct {
+	r     io.Reader
+	n     int64
+	bound int64
+	what  string
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.bound {
+		return n, &errBomb{what: b.what, bound: b.bound}
+	}
+	return n, err
+}
+
 func (u *unpacker) tarGz(src string) error {
 	f, err := os.Open(src)
 	if err != nil {
@@ -107,13 +153,20 @@ func (u *unpacker) tarGz(src string) error {
 		return err
 	}
 	defer gz.Close()
-	tr := tar.NewReader(gz)
+	inflated := &boundedReader{r: gz, bound: gzipMax(u.lim), what: "the archive decompresses to"}
+	tr := tar.NewReader(inflated)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			// The tar end marker comes before gzip's trailer: read to the
-			// real end so that the CRC and length are checked too.
-			if _, err := io.Copy(io.Discard, gz); err != nil {
+			// real end so that the CRC and length are checked too, but
+			// no further than tar's padding can reach.
+			trailer := &boundedReader{r: inflated, bound: tarTrailerMax, what: "the archive has, after the end of its tar stream,"}
+			if _, err := io.Copy(io.Discard, trailer); err != nil {
+				var bomb *errBomb
+				if errors.As(err, &bomb) {
+					return err
+				}
 				return fmt.Errorf("archive is corrupt: %w", err)
 			}
 			return nil

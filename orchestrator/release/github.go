@@ -299,6 +299,11 @@ func (g *GitHub) Fetch(ctx context.Context, rel *Release, dir string) (*Candidat
 	}
 	key := *g.opts.PublicKey
 
+	// Assets are saved under their names: every name is checked before
+	// anything is created.
+	if err := CheckAssetNames(rel.Assets); err != nil {
+		return c, fail(StepAsset, "%s: %w", rel.Tag, err)
+	}
 	asset, err := SelectAsset(rel.Assets, rel.Version, g.opts.GOOS, g.opts.GOARCH)
 	if err != nil {
 		return c, fail(StepAsset, "%s: %w", rel.Tag, err)
@@ -337,7 +342,7 @@ func (g *GitHub) Fetch(ctx context.Context, rel *Release, dir string) (*Candidat
 	}
 
 	c.File = filepath.Join(dir, asset.Name)
-	sum, n, err := g.download(ctx, asset, c.File, g.opts.MaxSize, g.opts.Progress)
+	sum, n, err := g.download(ctx, asset, dir, g.opts.MaxSize, g.opts.Progress)
 	if err != nil {
 		return c, broken(StepDownload, err)
 	}
@@ -367,23 +372,22 @@ func MissingKeyError(repo string) *Error {
 
 // fetchSmall downloads a checksum or signature file and returns it.
 func (g *GitHub) fetchSmall(ctx context.Context, a Asset, dir string) ([]byte, error) {
-	p := filepath.Join(dir, a.Name)
-	if _, _, err := g.download(ctx, a, p, smallFileMax, nil); err != nil {
+	if _, _, err := g.download(ctx, a, dir, smallFileMax, nil); err != nil {
 		return nil, broken(StepDownload, err)
 	}
-	return os.ReadFile(p)
+	return os.ReadFile(filepath.Join(dir, a.Name))
 }
 
-// download streams one asset to dest through the API, which redirects to
+// download streams one asset into dir through the API, which redirects to
 // the storage host; the redirect is followed without the API token.
-func (g *GitHub) download(ctx context.Context, a Asset, dest string, max int64, progress io.Writer) (string, int64, error) {
+func (g *GitHub) download(ctx context.Context, a Asset, dir string, max int64, progress io.Writer) (string, int64, error) {
 	g.log.Debug("downloading asset", "asset", a.Name, "size", a.Size)
 	rc, _, err := g.client.Repositories.DownloadReleaseAsset(ctx, g.owner, g.name, a.ID, g.dl)
 	if err != nil {
 		return "", 0, g.apiError(err, "asset "+a.Name)
 	}
 	defer rc.Close()
-	return saveStream(rc, dest, a.Name, a.Size, max, progress)
+	return saveStream(rc, dir, a.Name, a.Name, a.Size, max, progress)
 }
 
 func abbrevKey(k minisign.PublicKey) string {

@@ -77,8 +77,9 @@ func (l *Local) Fetch(ctx context.Context, rel *Release, dir string) (*Candidate
 	if err != nil {
 		return c, broken(StepRelease, err)
 	}
-	c.File = filepath.Join(dir, "candidate-"+filepath.Base(rel.Path))
-	sum, n, err := saveStream(src, c.File, c.Asset, fi.Size(), l.opts.MaxSize, nil)
+	name := "candidate-" + filepath.Base(rel.Path)
+	c.File = filepath.Join(dir, name)
+	sum, n, err := saveStream(src, dir, name, c.Asset, fi.Size(), l.opts.MaxSize, nil)
 	if err != nil {
 		return c, broken(StepRelease, err)
 	}

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 )
@@ -37,6 +38,10 @@ func prepareBinary(c *Candidate, file, dir, name, goos, goarch string, lim Limit
 		}
 		files, err := Unpack(file, out, lim)
 		if err != nil {
+			// A refused archive leaves none of its files behind.
+			if rerr := os.RemoveAll(out); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 			return fail(StepBinary, "%w", err)
 		}
 		rel, err := FindFile(files, exe)
