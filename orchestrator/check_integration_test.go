@@ -228,7 +228,7 @@ func TestCheckGitHubRelease(t *testing.T) {
 			mod:   func(t *testing.T, in *installation, srv *rt.Server, opts *CheckOptions) { opts.Pre = true },
 			lines: [][]string{{"release", "ok", "v2.1.0-rc.1", "pre-release"}}},
 		{name: "non-semver tag", to: "nightly", verdict: VerdictUndecided,
-			lines: [][]string{{"version", "error", `"nightly" is not a semantic version`}}},
+			lines: [][]string{{"release", "error", `--to "nightly" is not a release version`}}},
 		{name: "unknown version", to: "v1.9.0", verdict: VerdictUndecided,
 			lines: [][]string{{"release", "error", "release v1.9.0 not found in tenement/ten (404)"}}},
 		{name: "rate limited", to: "latest", verdict: VerdictUndecided,

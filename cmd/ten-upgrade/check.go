@@ -48,6 +48,9 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
   ten-upgrade check --binary ./dist/ten --config tenement.toml --db snapshot.db --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := release.CheckTo(opts.To); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
 			if maxSize != "" {
 				n, err := humanize.ParseBytes(maxSize)
 				if err != nil || n == 0 {

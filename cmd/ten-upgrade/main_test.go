@@ -133,3 +133,24 @@ func TestStatusAndHistoryWithNothing(t *testing.T) {
 		t.Errorf("rollback: exit %d\n%s", code, out)
 	}
 }
+
+// TestToMustBeAVersion: --to goes into GitHub API paths; check, run and
+// self-update refuse anything but latest or a version, naming the flag,
+// before they look for anything.
+func TestToMustBeAVersion(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"check", "--repo", "a/b", "--to", "../x"},
+		{"run", "--data-dir", dir, "--yes", "--to", "../x"},
+		{"self-update", "--repo", "a/b", "--to", "../x"},
+		{"check", "--repo", "a/b", "--to", "v1.0.0/../../user"},
+	} {
+		code, _, errOut := runCmd(t, args...)
+		if code != 2 || !strings.Contains(errOut, "--to") || !strings.Contains(errOut, "not a release version") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming --to", args, code, errOut)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("run --to ../x created %v", ents)
+	}
+}

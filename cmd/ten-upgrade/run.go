@@ -82,6 +82,9 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
   ten-upgrade run --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := release.CheckTo(opts.Check.To); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
 			if watch != "" {
 				d, err := time.ParseDuration(watch)
 				if err != nil {

@@ -42,7 +42,7 @@ binary is kept as ten-upgrade.old. When a check fails, the installed
 binary stays as it was and nothing is left beside it.
 
 Exit status: 0 updated or already up to date, 1 refused or failed
-(nothing changed).`,
+(nothing changed), 2 a bad flag or another self-update running.`,
 		Example: `  # the latest release of repo under [upgrade], verified with public_key
   ten-upgrade self-update
 
@@ -54,6 +54,9 @@ Exit status: 0 updated or already up to date, 1 refused or failed
   ten-upgrade self-update --binary ./ten-upgrade --sha256 3f1c... --signature ./ten-upgrade.minisig`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := release.CheckTo(opts.To); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
 			opts.Config = g.config
 			opts.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()

@@ -77,9 +77,12 @@ var _ NotesSource = (*GitHub)(nil)
 
 // NewGitHub returns a source for the releases of opts.Repo.
 func NewGitHub(opts GitHubOptions) (*GitHub, error) {
-	owner, name, ok := strings.Cut(opts.Repo, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("repository %q is not owner/name: pass --repo owner/name or set repo under [upgrade]", opts.Repo)
+	owner, name, err := splitRepo(opts.Repo)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTo(opts.To); err != nil {
+		return nil, err
 	}
 	if opts.GOOS == "" {
 		opts.GOOS = runtime.GOOS
@@ -108,7 +111,6 @@ func NewGitHub(opts GitHubOptions) (*GitHub, error) {
 		client = client.WithAuthToken(opts.Token)
 	}
 	if opts.APIURL != "" {
-		var err error
 		client, err = client.WithEnterpriseURLs(opts.APIURL, opts.APIURL)
 		if err != nil {
 			return nil, fmt.Errorf("--github-api %q: %w", opts.APIURL, err)
@@ -159,7 +161,8 @@ func (g *GitHub) byTag(ctx context.Context, to string) (*github.RepositoryReleas
 	}
 	var lastErr error
 	for _, tag := range tags {
-		rr, _, err := g.client.Repositories.GetReleaseByTag(ctx, g.owner, g.name, tag)
+		// go-github puts the tag into the path as it is.
+		rr, _, err := g.client.Repositories.GetReleaseByTag(ctx, g.owner, g.name, url.PathEscape(tag))
 		if err == nil {
 			return rr, nil
 		}

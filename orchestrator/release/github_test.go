@@ -93,7 +93,6 @@ func TestResolve(t *testing.T) {
 		{"exact tag", "v1.0.0", false, "v1.0.0", nil},
 		{"version without v", "1.0.0", false, "v1.0.0", nil},
 		{"explicit pre-release", "v1.2.0-rc.1", false, "v1.2.0-rc.1", nil},
-		{"non-semver tag resolves; the version policy judges it", "nightly", false, "nightly", nil},
 		{"draft is not published", "v1.3.0", false, "", []string{"not found", "404"}},
 		{"missing version", "v9.9.9", false, "", []string{"release v9.9.9 not found in tenement/ten (404)", "check --to and --repo"}},
 	}
@@ -180,6 +179,42 @@ func TestResolveAPIErrors(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// TestNewGitHubRefusesPathsInToAndRepo: --to and --repo go into API
+// paths, so anything but a version (or latest) and GitHub names is
+// refused before a request is made, naming the flag.
+func TestNewGitHubRefusesPathsInToAndRepo(t *testing.T) {
+	for _, tt := range []struct {
+		repo, to string
+		errHas   string
+	}{
+		{"tenement/ten", "latest", ""},
+		{"tenement/ten", "", ""},
+		{"tenement/ten", "v1.2.3", ""},
+		{"tenement/ten", "1.2.3-rc.1+build.7", ""},
+		{"my_org/ten.go", "v1.0.0", ""},
+		{"tenement/ten", "../x", `--to "../x" is not a release version`},
+		{"tenement/ten", "v1.0.0/../../../user", "--to"},
+		{"tenement/ten", "v1.0.0?x=1", "--to"},
+		{"tenement/ten", "v1.0.0%2F..", "--to"},
+		{"tenement/ten", "nightly", "--to"},
+		{"tenement/ten", "v1.2", ""},
+		{"tenement/ten", "1.2.3.4.5x", "not a semantic version"},
+		{"../ten", "latest", "not owner/name"},
+		{"tenement/..", "latest", "not owner/name"},
+		{"tenement/ten/releases", "latest", "not owner/name"},
+		{"tenement/t%2Fen", "latest", "not owner/name"},
+		{"/ten", "latest", "not owner/name"},
+	} {
+		_, err := release.NewGitHub(release.GitHubOptions{Repo: tt.repo, To: tt.to})
+		switch {
+		case tt.errHas == "" && err != nil:
+			t.Errorf("repo %q to %q: %v", tt.repo, tt.to, err)
+		case tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)):
+			t.Errorf("repo %q to %q: err = %v, want one containing %q", tt.repo, tt.to, err, tt.errHas)
+		}
+	}
 }
 
 func TestFetch(t *testing.T) {
