@@ -415,7 +415,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 
 	// And the other way round: a helper is refused while we hold it.
 	_, line = startHelper(t, state, "", "trylock", "", "")
-	want := fmt.Sprintf("at another ten-upgrade (pid %d) holds", os.Getpid())
+	want := fmt.Sprintf("at another ten-upgrade (pid %d, started at ", os.Getpid())
 	if !strings.HasPrefix(line, want) {
 		t.Errorf("helper's Lock: %q, want %q...", line, want)
 	}

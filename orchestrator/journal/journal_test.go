@@ -467,8 +467,8 @@ func TestLockInProcess(t *testing.T) {
 	must(t, err)
 	b, err := os.ReadFile(filepath.Join(j.Dir(), LockFileName))
 	must(t, err)
-	if got, want := string(b), fmt.Sprintf("%d\n", os.Getpid()); got != want {
-		t.Errorf("lock file holds %q, want %q", got, want)
+	if got, want := string(b), fmt.Sprintf("%d ", os.Getpid()); !strings.HasPrefix(got, want) {
+		t.Errorf("lock file holds %q, want %q and the time", got, want)
 	}
 
 	// A second Lock opens the file anew, so it conflicts like another
@@ -493,21 +493,4 @@ func TestLockInProcess(t *testing.T) {
 	unlock2, err := j.Lock()
 	must(t, err)
 	must(t, unlock2())
-}
-
-func TestLockedErrorMessage(t *testing.T) {
-	for _, tt := range []struct {
-		pid  int
-		want string
-	}{
-		{1234, "another ten-upgrade (pid 1234) holds /s/lock"},
-		{0, "another process holds /s/lock"},
-	} {
-		msg := (&LockedError{Path: "/s/lock", PID: tt.pid}).Error()
-		for _, s := range []string{tt.want, "ten-upgrade status", "released when it exits"} {
-			if !strings.Contains(msg, s) {
-				t.Errorf("message %q does not contain %q", msg, s)
-			}
-		}
-	}
 }
