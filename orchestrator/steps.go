@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,7 +139,13 @@ func faultPoint(point, step string) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // SIGKILL is not delivered synchronously
 		case what == "pause" && point == "before":
+			// SIGSTOP is not delivered synchronously either: wait for the
+			// SIGCONT, so that nothing of the step runs before it.
+			cont := make(chan os.Signal, 1)
+			signal.Notify(cont, syscall.SIGCONT)
 			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+			<-cont
+			signal.Stop(cont)
 		}
 	}
 }
@@ -161,10 +168,13 @@ func (u *upgrade) output(step string, v any) bool {
 type lockOut struct {
 	PID  int    `json:"pid"`
 	Path string `json:"path"`
+	// Installation are the locks of the data directory and the binary.
+	Installation []string `json:"installation"`
 }
 
 func (u *upgrade) doLock(context.Context) (any, error) {
-	return lockOut{PID: os.Getpid(), Path: filepath.Join(u.p.StateDir, journal.LockFileName)}, nil
+	return lockOut{PID: os.Getpid(), Path: filepath.Join(u.p.StateDir, journal.LockFileName),
+		Installation: []string{dataDirLockPath(u.p.DataDir), binaryLockPath(u.p.Installed)}}, nil
 }
 
 type fetchOut struct {
@@ -364,12 +374,13 @@ type promoteOut struct {
 	SHA256    string `json:"sha256"`
 }
 
-func (u *upgrade) doPromote(context.Context) (any, error) {
+func (u *upgrade) doPromote(ctx context.Context) (any, error) {
 	if !fileIs(u.p.Installed, u.p.CandidateSHA256) {
 		if !fileIs(u.p.Staged, u.p.CandidateSHA256) {
 			// Re-run after an interruption whose undo put the old binary
-			// back: stage again from the kept candidate.
-			if _, err := fsutil.CopyFile(u.p.Candidate, u.p.Staged, 0o755); err != nil {
+			// back: stage again from the kept candidate, checked as it is
+			// copied.
+			if _, err := u.doStage(ctx); err != nil {
 				return nil, fmt.Errorf("stage again: %w", err)
 			}
 		}
@@ -437,6 +448,9 @@ type switchOut struct {
 }
 
 func (u *upgrade) doSwitch(ctx context.Context) (any, error) {
+	if err := u.verifyStaged(); err != nil {
+		return nil, err
+	}
 	switch u.p.Strategy {
 	case config.StrategyHandoff:
 		return u.switchHandoff(ctx)

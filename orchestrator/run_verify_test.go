@@ -1,0 +1,117 @@
+package orchestrator
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRunResumeRefusesAChangedCandidate kills ten-upgrade at three points,
+// replaces the copy of the candidate the next step would use (the kept
+// candidate, the staged binary, the installed binary) with another file,
+// and checks that run --resume refuses with nothing done, saying what
+// changed and what to do; a rollback then returns to 1.0.0.
+func TestRunResumeRefusesAChangedCandidate(t *testing.T) {
+	s := newSite(t, fromVariant)
+	s.start()
+	pids := s.waitTenants()
+	from, to := tenBinary(t, fromVariant), tenBinary(t, toVariant)
+	staged := filepath.Join(filepath.Dir(s.bin), ".ten.new")
+	kept := func() string {
+		m, _ := filepath.Glob(filepath.Join(s.dataDir, "upgrade", "candidates", "ten-*"))
+		if len(m) != 1 {
+			t.Fatalf("kept candidates: %v", m)
+		}
+		return m[0]
+	}
+	for _, tc := range []struct {
+		killAt string // fault point
+		file   func() string
+		what   string
+	}{
+		{"before:" + StepBackupBinary, kept, "the verified candidate"},
+		{"before:" + StepSwitch, func() string { return staged }, "the staged binary"},
+		{"before:" + StepWatch, func() string { return s.bin }, "the installed binary"},
+	} {
+		t.Run(tc.killAt, func(t *testing.T) {
+			s.t = t
+			r := s.upgrade([]string{FaultEnv + "=" + tc.killAt}, "run", "--binary", to, "--yes", "--json", "--watch", "500ms")
+			if r.code != -int(syscall.SIGKILL) {
+				t.Fatalf("killed at %s: want death by SIGKILL, got %s", tc.killAt, r)
+			}
+			changed := tc.file()
+			copyFile(t, from, changed+".tmp", 0o755)
+			if err := os.Rename(changed+".tmp", changed); err != nil {
+				t.Fatal(err)
+			}
+			before := hashFile(t, changed)
+			installed := hashFile(t, s.bin)
+
+			r = s.upgrade(nil, "run", "--resume", "--yes", "--json", "--watch", "500ms")
+			s.want(r, 2, ResultRefused)
+			if !containsAll(r.rep.Error, tc.what+" "+changed+" changed since it was verified", "nothing was done", "ten-upgrade rollback") {
+				t.Errorf("error = %q", r.rep.Error)
+			}
+			if hashFile(t, changed) != before || hashFile(t, s.bin) != installed {
+				t.Error("the refused resume changed files")
+			}
+			s.want(s.upgrade(nil, "rollback", "--yes", "--json"), 0, ResultRolledBack)
+			s.waitVersion(fromVersion, 10*time.Second)
+			s.oneServer()
+			s.samePIDs(pids)
+			if !s.installedIs(from) {
+				t.Error("the installed binary is not ten 1.0.0 after the rollback")
+			}
+		})
+	}
+}
+
+// TestRunFaultStagedChanged replaces the staged binary while ten-upgrade is
+// stopped just before the switch: the switch refuses to start it, and the
+// upgrade rolls back.
+func TestRunFaultStagedChanged(t *testing.T) {
+	f, _ := newFaultRun(t, nil)
+	s := f.s
+	staged := filepath.Join(filepath.Dir(s.bin), ".ten.new")
+	during := func(cmd *exec.Cmd) {
+		waitUntil(t, "ten-upgrade to stop before the switch", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
+		copyFile(t, tenBinary(t, fromVariant), staged+".tmp", 0o755)
+		if err := os.Rename(staged+".tmp", staged); err != nil {
+			syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+			t.Fatal(err)
+		}
+		syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+	}
+	r, _ := f.run([]string{FaultEnv + "=pause:" + StepSwitch}, during,
+		"run", "--binary", tenBinary(t, toVariant), "--yes", "--json", "--watch", "1s")
+	f.wantRolledBack(r, StepSwitch, "the staged binary "+staged+" changed since it was verified")
+}
+
+// TestRunLockFollowsTheInstallation: while one ten-upgrade watches the new
+// server with its journal in s1, a second one with its journal in s2 is
+// refused (exit 2) naming the first (pid, start); the first then commits.
+func TestRunLockFollowsTheInstallation(t *testing.T) {
+	s := newSite(t, fromVariant)
+	s.start()
+	to := tenBinary(t, toVariant)
+	s1, s2 := filepath.Join(s.dir, "s1"), filepath.Join(s.dir, "s2")
+	var second result
+	during := func(cmd *exec.Cmd) {
+		waitUntil(t, "the first ten-upgrade to stop before its watch", 60*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
+		defer syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+		second = s.upgrade(nil, "run", "--state-dir", s2, "--binary", to, "--yes", "--json")
+		want := fmt.Sprintf("another ten-upgrade (pid %d, started at ", cmd.Process.Pid)
+		if second.code != 2 || second.rep.Result != ResultRefused || !containsAll(second.rep.Error, want, "the data directory "+s.dataDir) {
+			t.Errorf("the second run: %s", second)
+		}
+	}
+	first := s.upgradeAsync([]string{FaultEnv + "=pause:" + StepWatch}, during,
+		"run", "--state-dir", s1, "--binary", to, "--yes", "--json", "--watch", "500ms")
+	s.want(first, 0, ResultCommitted)
+	s.waitVersion(toVersion, 10*time.Second)
+	s.oneServer()
+}
