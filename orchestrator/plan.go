@@ -130,7 +130,8 @@ func plan(p *Params) []PlanStep {
 		oldDesc = fmt.Sprintf("pid %d (ten %s) on %s", p.Old.PID, p.Old.Version, p.Old.Addr)
 	}
 	steps := []PlanStep{
-		{Name: StepLock, Does: "take " + filepath.Join(p.StateDir, "lock") + " (one upgrade at a time)", Undo: "released on exit"},
+		{Name: StepLock, Does: fmt.Sprintf("take %s, %s and %s (one upgrade of this installation at a time, whatever its state directory)",
+			dataDirLockPath(p.DataDir), binaryLockPath(p.Installed), filepath.Join(p.StateDir, "lock")), Undo: "released on exit"},
 		{Name: StepFetch, Does: fmt.Sprintf("verified ten %s kept as %s (sha256 %s)", p.To, p.Candidate, short(p.CandidateSHA256)), Undo: "remove the kept copy"},
 		{Name: StepCompat, Does: fmt.Sprintf("config and database checked with the candidate: overlap possible %v, rollback needs database restore %v", p.OverlapOK, p.RestoreDBNeeds), Undo: "nothing"},
 		{Name: StepBackupBinary, Does: fmt.Sprintf("copy %s to %s (fsync; the previous .bak becomes .bak.1)", p.Installed, bak), Undo: "keep the backup"},

@@ -245,7 +245,17 @@ func Run(ctx context.Context, opts RunOptions) *RunReport {
 
 	if opts.DryRun && !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
 		// Nothing to look at, and a dry run creates nothing.
-		return runFresh(ctx, rep, opts, in, nil)
+		return runFresh(ctx, rep, opts, in, nil, nil)
+	}
+	// The installation is locked first, before anything is created: another
+	// state directory has another journal lock, but the same data
+	// directory.
+	locks := &installLocks{}
+	defer locks.release()
+	if !opts.DryRun {
+		if err := locks.dataDir(in.dataDir); err != nil {
+			return rep.refuse(err)
+		}
 	}
 	j, err := journal.Open(ctx, in.stateDir)
 	if err != nil {
@@ -256,7 +266,7 @@ func Run(ctx context.Context, opts RunOptions) *RunReport {
 		if u, _, err := j.Unfinished(ctx); err == nil && u != nil {
 			return rep.refuse(&journal.UnfinishedError{ID: u.ID, From: u.From, To: u.To, State: u.State})
 		}
-		return runFresh(ctx, rep, opts, in, nil)
+		return runFresh(ctx, rep, opts, in, nil, nil)
 	}
 	unlock, err := j.Lock()
 	if err != nil {
@@ -264,14 +274,14 @@ func Run(ctx context.Context, opts RunOptions) *RunReport {
 	}
 	defer unlock()
 	if opts.Resume {
-		return resume(ctx, rep, opts, j)
+		return resume(ctx, rep, opts, j, locks)
 	}
 	if u, _, err := j.Unfinished(ctx); err != nil {
 		return rep.refuse(err)
 	} else if u != nil {
 		return rep.refuse(&journal.UnfinishedError{ID: u.ID, From: u.From, To: u.To, State: u.State})
 	}
-	return runFresh(ctx, rep, opts, in, j)
+	return runFresh(ctx, rep, opts, in, j, locks)
 }
 
 func (rep *RunReport) refuse(err error) *RunReport {
@@ -280,8 +290,8 @@ func (rep *RunReport) refuse(err error) *RunReport {
 }
 
 // runFresh checks the candidate, plans and (unless a dry run) runs a new
-// upgrade. j is nil for a dry run.
-func runFresh(ctx context.Context, rep *RunReport, opts RunOptions, in *install, j *journal.Journal) *RunReport {
+// upgrade. j and locks are nil for a dry run.
+func runFresh(ctx context.Context, rep *RunReport, opts RunOptions, in *install, j *journal.Journal, locks *installLocks) *RunReport {
 	log := opts.Logger
 	old, err := Discover(ctx, in.dataDir)
 	if err != nil {
@@ -333,6 +343,14 @@ func runFresh(ctx context.Context, rep *RunReport, opts RunOptions, in *install,
 			}
 		}
 		return rep.refuse(fmt.Errorf("the candidate did not pass the checks (%s): %v", chk.Verdict, failed))
+	}
+	// The installed binary is known once checked: lock it before anything
+	// is planned on it.
+	if locks != nil {
+		if err := locks.binary(chk.Installed.Path); err != nil {
+			dropKept()
+			return rep.refuse(err)
+		}
 	}
 	overlap := chk.OverlapPossible != nil && *chk.OverlapPossible
 	strategy, err := chooseStrategy(opts.Strategy, old, opts.Proxy.Driver, overlap)
@@ -496,7 +514,7 @@ func chooseStrategy(want string, old *RunningServer, proxyDriver string, overlap
 }
 
 // resume finishes the unfinished upgrade.
-func resume(ctx context.Context, rep *RunReport, opts RunOptions, j *journal.Journal) *RunReport {
+func resume(ctx context.Context, rep *RunReport, opts RunOptions, j *journal.Journal, locks *installLocks) *RunReport {
 	ju, steps, err := j.Unfinished(ctx)
 	if err != nil {
 		return rep.refuse(err)
@@ -509,6 +527,12 @@ func resume(ctx context.Context, rep *RunReport, opts RunOptions, j *journal.Jou
 		return rep.refuse(err)
 	}
 	rep.ID, rep.From, rep.To, rep.Strategy = ju.ID, ju.From, ju.To, ju.Strategy
+	if err := u.lockInstallation(locks); err != nil {
+		return rep.refuse(err)
+	}
+	if err := u.verifyResumable(steps); err != nil {
+		return rep.refuse(err)
+	}
 	u.say("Resuming upgrade %d: ten %s -> %s, strategy %s", ju.ID, ju.From, ju.To, ju.Strategy)
 	err = u.r.Resume(ctx, u.actions(), steps)
 	if errors.Is(err, journal.ErrRollingBack) {
@@ -654,6 +678,11 @@ func Rollback(ctx context.Context, opts RollbackOptions) *RunReport {
 		return rep.refuse(err)
 	}
 	rep.ID, rep.From, rep.To, rep.Strategy = ju.ID, ju.From, ju.To, ju.Strategy
+	locks := &installLocks{}
+	defer locks.release()
+	if err := u.lockInstallation(locks); err != nil {
+		return rep.refuse(err)
+	}
 	if ju.State == journal.StateCommitted {
 		// A committed upgrade is undone only while its version is the one
 		// installed: a later change would be buried.

@@ -19,6 +19,7 @@ import (
 	"aead.dev/minisign"
 	"github.com/minio/selfupdate"
 
+	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 )
@@ -116,6 +117,13 @@ func SelfUpdate(ctx context.Context, opts SelfUpdateOptions) (*SelfUpdateReport,
 	if real, err := filepath.EvalSymlinks(target); err == nil {
 		target = real
 	}
+	// Two self-updates of one binary would both rename over it and keep
+	// each other's binary as the backup.
+	unlock, err := lockfile.Acquire(binaryLockPath(target), "ten-upgrade at "+target)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if fromRelease {
 		return selfUpdateFromRelease(ctx, opts, target)
 	}

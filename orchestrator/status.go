@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/orchestrator/journal"
+	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -42,7 +43,8 @@ type StatusReport struct {
 	// compatibility of a candidate can still rule handoff and proxy out).
 	Strategies []string `json:"strategies"`
 	Strategy   string   `json:"strategy"`
-	// Lock says whether a ten-upgrade is running now, and its pid.
+	// Lock says whether a ten-upgrade is working on this installation or
+	// this state directory now, and its pid.
 	Locked     bool `json:"locked"`
 	LockHolder int  `json:"lock_holder,omitempty"`
 	// Unfinished is the upgrade that needs a resume or a rollback, with an
@@ -165,6 +167,11 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	}
 	rep.Strategies = append(rep.Strategies, config.StrategyRestart)
 	rep.Strategy = rep.Strategies[0]
+	// A ten-upgrade with another state directory shows only in the
+	// installation's lock.
+	if pid, _, held, _ := lockfile.Holder(dataDirLockPath(in.dataDir)); held {
+		rep.Locked, rep.LockHolder = true, pid
+	}
 	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
 		return rep, nil
 	}
@@ -174,12 +181,14 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	}
 	defer j.Close()
 	holder, locked, _ := j.Holder()
-	rep.Locked, rep.LockHolder = locked, holder
+	if locked {
+		rep.Locked, rep.LockHolder = locked, holder
+	}
 	if u, steps, err := j.Unfinished(ctx); err != nil {
 		return nil, err
 	} else if u != nil {
 		rep.Unfinished = upgradeInfo(u, steps)
-		rep.Unfinished.Explanation, rep.Unfinished.Next = explain(u, steps, holder, locked)
+		rep.Unfinished.Explanation, rep.Unfinished.Next = explain(u, steps, rep.LockHolder, rep.Locked)
 	}
 	if u, _, err := j.Last(ctx, ""); err == nil && u != nil {
 		rep.Last = upgradeInfo(u, nil)

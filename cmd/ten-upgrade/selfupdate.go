@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/orchestrator"
+	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/orchestrator/release"
 )
 
@@ -38,7 +40,9 @@ default URL.minisig) by the pinned key, then answer --version as
 ten-upgrade. The two ways do not mix.
 
 Either way the swap is a rename beside the installed file; the previous
-binary is kept as ten-upgrade.old. When a check fails, the installed
+binary is kept as ten-upgrade.old. One self-update of a binary runs at a
+time: it holds .ten-upgrade.lock beside it (a second one exits 2 naming
+the first's pid and start). When a check fails, the installed
 binary stays as it was and nothing is left beside it.
 
 Exit status: 0 updated or already up to date, 1 refused or failed
@@ -64,6 +68,9 @@ Exit status: 0 updated or already up to date, 1 refused or failed
 				opts.Progress = release.TerminalProgress(os.Stderr)
 			}
 			rep, err := orchestrator.SelfUpdate(cmd.Context(), opts)
+			if errors.Is(err, lockfile.ErrLocked) {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
 			if err != nil {
 				return &cli.ExitError{Code: 1, Err: err}
 			}

@@ -18,6 +18,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/orchestrator/release"
 	rt "github.com/tenement/ten/orchestrator/release/releasetest"
 )
@@ -330,6 +331,8 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 	}
 }
 
+// dirNames lists dir, without the self-update lock file: it stays (empty)
+// once made, as lock files must.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -338,9 +341,47 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
+		if e.Name() == ".ten-upgrade.lock" {
+			if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); len(b) != 0 {
+				t.Errorf("the lock file still names a holder: %q", b)
+			}
+			continue
+		}
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// TestSelfUpdateRefusesWhileAnotherRuns: while the lock beside the target
+// is held, self-update exits 2 naming the holder and changes nothing.
+func TestSelfUpdateRefusesWhileAnotherRuns(t *testing.T) {
+	dir := t.TempDir()
+	bin := testbin.Build(t, "./cmd/ten-upgrade", testbin.LDFlags("-X github.com/tenement/ten/version.Version=0.1.0"))
+	target := filepath.Join(dir, "ten-upgrade")
+	copyTo(t, bin, target)
+	unlock, err := lockfile.Acquire(filepath.Join(dir, ".ten-upgrade.lock"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	pub, _ := rt.NewKey(t)
+	out, err := exec.Command(target, "self-update", "--binary", bin, "--sha256", strings.Repeat("0", 64), "--signature", bin, "--public-key", pub.String()).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit %v, want 2:\n%s", err, out)
+	}
+	if want := fmt.Sprintf("another ten-upgrade (pid %d, started at ", os.Getpid()); !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if strings.Contains(string(out), "checksum mismatch") {
+		t.Error("self-update went on to check the binary while locked")
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"ten-upgrade"}) {
+		t.Errorf("%s holds %q", dir, names)
+	}
 }
 
 func copyTo(t *testing.T, src, dst string) {
