@@ -51,7 +51,9 @@ anything goes wrong.
 Steps, each recorded in a journal under the state directory before and
 after it acts, each with an undo:
 
-  lock           one upgrade at a time ({state_dir}/lock)
+  lock           one upgrade of this installation at a time, whatever
+                 the state directory ({data_dir}/upgrade/install.lock,
+                 .ten.lock beside the binary, {state_dir}/lock)
   fetch          download and verify the release (as check), keep a copy
   compat         the candidate's verdict on the config and a database copy
   backup-binary  the installed binary to ten.bak beside it (ten.bak.1 kept)
@@ -71,7 +73,9 @@ when the running server supports it, else proxy when one is configured.
 On any failure before commit, the done steps are undone in reverse order.
 If ten-upgrade itself is killed, ten-upgrade status explains where it
 stopped; ten-upgrade rollback returns to the old version and
-ten-upgrade run --resume finishes the upgrade.
+ten-upgrade run --resume finishes the upgrade, once it has checked the
+copy of the new binary it goes on with against the SHA-256 journaled
+when it was verified (a changed file is refused).
 
 Exit status: 0 upgraded (or nothing to do, or a dry run), 1 failed and
 rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
