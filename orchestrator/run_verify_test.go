@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/runtime/store"
 )
 
 // TestRunResumeRefusesAChangedCandidate kills ten-upgrade at three points,
@@ -113,5 +116,47 @@ func TestRunLockFollowsTheInstallation(t *testing.T) {
 		"run", "--state-dir", s1, "--binary", to, "--yes", "--json", "--watch", "500ms")
 	s.want(first, 0, ResultCommitted)
 	s.waitVersion(toVersion, 10*time.Second)
+	s.oneServer()
+}
+
+// TestRunRollbackRefusesAChangedDatabaseBackup: a rollback past the point
+// of no return restores the database backup only if it is still the file
+// the upgrade took (its SHA-256 is journaled); a changed one is refused
+// and the rollback stops, and goes on once the backup is put back.
+func TestRunRollbackRefusesAChangedDatabaseBackup(t *testing.T) {
+	s := newSite(t, fromVariant)
+	s.start()
+	r := s.upgrade(nil, "run", "--binary", tenBinary(t, "ten-1.2.0-contract"), "--yes", "--json", "--watch", "1s", "--strategy", "restart")
+	s.want(r, 0, ResultCommitted)
+	backups, _ := filepath.Glob(filepath.Join(s.dataDir, "upgrade", "backups", "tenement-*.db"))
+	if len(backups) != 1 {
+		t.Fatalf("backups: %v", backups)
+	}
+	backup := backups[0]
+	good, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), backup, store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), `INSERT INTO deploy_log (process, instance_id, action, detail, timestamp) VALUES ('api', 'x', 'planted', '', '2026-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	rb := s.upgrade(nil, "rollback", "--yes", "--json")
+	if rb.code != 3 || !containsAll(rb.rep.Error, "the database backup "+backup+" changed since", "refusing to restore it") {
+		t.Fatalf("rollback with a changed backup: %s", rb)
+	}
+	for _, sfx := range []string{"-wal", "-shm"} {
+		os.Remove(backup + sfx)
+	}
+	if err := os.WriteFile(backup, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.want(s.upgrade(nil, "rollback", "--yes", "--json"), 0, ResultRolledBack)
+	s.waitVersion(fromVersion, 10*time.Second)
 	s.oneServer()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
+	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/store"
@@ -235,6 +236,9 @@ type backupDBOut struct {
 	Path   string `json:"path"` // "" when there was no database yet
 	Size   int64  `json:"size"`
 	Schema int    `json:"schema"`
+	// SHA256 is the backup's, checked before it is restored ("" in
+	// journals of older versions).
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 func (u *upgrade) backupsDir() string { return filepath.Join(u.p.StateDir, "backups") }
@@ -255,8 +259,12 @@ func (u *upgrade) doBackupDB(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	sum, err := release.FileSHA256(dest)
+	if err != nil {
+		return nil, err
+	}
 	st, _ := inspectDB(ctx, dest)
-	return backupDBOut{Path: dest, Size: fi.Size(), Schema: st.Version}, nil
+	return backupDBOut{Path: dest, Size: fi.Size(), Schema: st.Version, SHA256: sum}, nil
 }
 
 // undoBackupDB puts the database backup back only when the live database
@@ -308,6 +316,11 @@ func (u *upgrade) restoreDBIfNeeded(ctx context.Context) (bool, error) {
 	}
 	if _, err := handoff.NewControlClient(u.p.DataDir).Status(ctx); err == nil {
 		return false, errors.New("a server still runs on the data directory: stop it before the database can be restored")
+	}
+	if b.SHA256 != "" {
+		if err := changedError("the database backup", b.Path, b.SHA256); err != nil {
+			return false, fmt.Errorf("%w: refusing to restore it; put back the backup this upgrade took, or restore one you trust by hand", err)
+		}
 	}
 	if err := restoreDatabase(ctx, b.Path, u.p.DB); err != nil {
 		return false, err
