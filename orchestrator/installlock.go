@@ -1,9 +1,7 @@
 package orchestrator
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -52,7 +50,9 @@ type installLocks struct {
 // dataDir locks the data directory dataDir.
 func (l *installLocks) dataDir(dataDir string) error {
 	path := dataDirLockPath(dataDir)
-	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	// The journal's directory defaults to the same place and is made the
+	// same way.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("lock the data directory %s: %w", dataDir, err)
 	}
 	return l.take(path, "the data directory "+dataDir)
