@@ -36,7 +36,7 @@ func TestCheckRefusesAssetNamesThatLeaveTheWorkDir(t *testing.T) {
 
 	if rep.Verdict != VerdictUnsafe {
 		dumpReport(t, rep)
-		t.Fatalf("verdict %s, want unsafe", rep.Verdict)
+		t.Errorf("verdict %s, want unsafe", rep.Verdict)
 	}
 	wantCheck(t, rep, "asset", compat.StatusFail, `"`+evil+`"`, "not a plain file name")
 	if got := srv.Downloads(); len(got) != 0 {

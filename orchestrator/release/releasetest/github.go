@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.Header.Get("Accept") == "application/octet-stream" {
-			http.Redirect(w, r, fmt.Sprintf("%s/storage/%d/%s", s.URL, a.id, a.Name), http.StatusFound)
+			http.Redirect(w, r, s.storageURL(a), http.StatusFound)
 			return
 		}
 		writeJSON(w, s.apiAsset(a))
@@ -257,8 +258,14 @@ func (s *Server) apiAsset(a *Asset) *github.ReleaseAsset {
 		Size:               github.Int(int(size)),
 		ContentType:        github.String("application/octet-stream"),
 		URL:                github.String(fmt.Sprintf("%s/api/v3/repos/%s/%s/releases/assets/%d", s.URL, s.Owner, s.Repo, a.id)),
-		BrowserDownloadURL: github.String(fmt.Sprintf("%s/storage/%d/%s", s.URL, a.id, a.Name)),
+		BrowserDownloadURL: github.String(s.storageURL(a)),
 	}
+}
+
+// storageURL is where an asset is downloaded from. The name is escaped, as
+// GitHub does, so that any name (even one with "../") reaches the client.
+func (s *Server) storageURL(a *Asset) string {
+	return fmt.Sprintf("%s/storage/%d/%s", s.URL, a.id, url.PathEscape(a.Name))
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
