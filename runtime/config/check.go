@@ -47,6 +47,7 @@ func (p *parser) checkSettings(s *Settings) {
 	p.nonNegative(at("restart_window"), s.RestartWindow)
 	p.nonNegative(at("backoff_base_ms"), s.BackoffBaseMS)
 	p.nonNegative(at("backoff_max_ms"), s.BackoffMaxMS)
+	p.nonNegative(at("max_instances"), s.MaxInstances)
 	if s.BackoffMaxMS >= 0 && s.BackoffMaxMS < s.BackoffBaseMS {
 		p.warnf(at("backoff_max_ms"), "", "%d is less than backoff_base_ms (%d), so every restart waits %d ms",
 			s.BackoffMaxMS, s.BackoffBaseMS, s.BackoffMaxMS)
@@ -65,7 +66,11 @@ func (p *parser) checkService(name string, s *Service) {
 	}
 	if strings.TrimSpace(s.Command) == "" {
 		p.errorf(base, `add command = "./your-app"`, "command is required")
+	} else {
+		p.checkCommand(at("command"), s)
 	}
+	p.checkPassthrough(at("env_passthrough"), s.EnvPassthrough)
+	p.nonNegative(at("max_instances"), s.MaxInstances)
 	p.oneOf(at("isolation"), s.Isolation, isolations)
 	p.oneOf(at("restart"), s.Restart, restarts)
 	if s.Health != "" && !strings.HasPrefix(s.Health, "/") {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -42,6 +43,35 @@ func (s *Service) EnvFor(vars Vars) map[string]string {
 // CommandFor returns the interpolated command.
 func (s *Service) CommandFor(vars Vars) string {
 	return s.Interpolate(s.Command, vars)
+}
+
+// Argv returns the program and arguments of an instance, interpolated.
+// With args set, the command is the program as written (tenement passes it
+// to exec unsplit). With args empty, the command is split into words as
+// tenement does (hypervisor.rs:260-275, shell-words rules; see SplitWords),
+// so command = "python3 -m http.server {port}" runs python3 with three
+// arguments.
+//
+// The command is split before it is interpolated, not after: a substituted
+// value (a data_dir with a space in it) stays one word instead of being cut
+// in two. For the values tenement's own examples substitute (names, ids,
+// ports, paths without spaces) the two orders give the same words.
+func (s *Service) Argv(vars Vars) ([]string, error) {
+	if len(s.Args) > 0 {
+		return append([]string{s.CommandFor(vars)}, s.ArgsFor(vars)...), nil
+	}
+	words, err := SplitWords(s.Command)
+	if err != nil {
+		return nil, err
+	}
+	if len(words) == 0 {
+		return nil, errors.New("command is empty")
+	}
+	r := s.replacer(vars, true)
+	for i, w := range words {
+		words[i] = r.Replace(w)
+	}
+	return words, nil
 }
 
 // ArgsFor returns the interpolated arguments as a new slice.
