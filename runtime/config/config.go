@@ -71,7 +71,7 @@ type Config struct {
 
 // Settings is the [settings] table.
 type Settings struct {
-	DataDir             string `json:"data_dir"`              // default "/var/lib/tenement"
+	DataDir             string `json:"data_dir"`              // default "./tenement-data", as tenement's config.rs
 	HealthCheckInterval int    `json:"health_check_interval"` // seconds, default 10
 	MaxRestarts         int    `json:"max_restarts"`          // default 3
 	RestartWindow       int    `json:"restart_window"`        // seconds, default 300
@@ -80,6 +80,12 @@ type Settings struct {
 	LogRetentionDays    int    `json:"log_retention_days"`    // default 14; 0 keeps lines forever
 	LogMaxRows          int    `json:"log_max_rows"`          // 0 means no cap
 	TLS                 TLS    `json:"tls"`                   // [settings.tls]
+
+	// MaxInstances bounds the instances that may be up at once, over all
+	// services (0: no bound): a request for a subdomain nobody spawned
+	// starts a process, so without a bound any visitor could start
+	// thousands.
+	MaxInstances int `json:"max_instances"` // default DefaultMaxInstances
 }
 
 // TLS is the [settings.tls] table: HTTPS served by `ten serve` itself
@@ -103,7 +109,7 @@ type Service struct {
 	Health         string            `json:"health"` // HTTP path probed for health; default "/health"
 	Env            map[string]string `json:"env"`
 	Workdir        string            `json:"workdir,omitempty"`
-	Isolation      string            `json:"isolation"`       // "process" (default) or "namespace"; key alias "runtime"
+	Isolation      string            `json:"isolation"`       // "namespace" (default, as tenement) or "process"; key alias "runtime"
 	Restart        string            `json:"restart"`         // "always", "on-failure" (default) or "never"
 	IdleTimeout    int               `json:"idle_timeout"`    // seconds; 0 never stops an idle instance
 	StartupTimeout int               `json:"startup_timeout"` // seconds, default 10
@@ -112,6 +118,14 @@ type Service struct {
 	StorageQuotaMB int               `json:"storage_quota_mb"` // 0 means no quota
 	MemoryLimitMB  int               `json:"memory_limit_mb"`  // 0 means no limit
 	CPUShares      int               `json:"cpu_shares"`       // cgroup cpu.weight 1-10000; 0 means unset
+
+	// EnvPassthrough names variables of the server's environment that the
+	// tenant also gets, beyond the allowlist (runtime/supervisor/environ.go):
+	// tenants never inherit the server's whole environment.
+	EnvPassthrough []string `json:"env_passthrough"`
+	// MaxInstances bounds the instances of this service up at once (0: only
+	// [settings] max_instances applies).
+	MaxInstances int `json:"max_instances"`
 
 	// Socket is the Unix socket path pattern; it may use {name} and {id}.
 	Socket string `json:"socket"`
@@ -156,18 +170,31 @@ type Upgrade struct {
 	KeepBackups   int    `json:"keep_backups"`   // default 3
 }
 
+// Defaults that tenement v0.2.2 defines in its config.rs and
+// runtime/mod.rs:43-45 (isolation), kept so that a tenement.toml that
+// relies on them means the same under ten: data under ./tenement-data
+// relative to where the server runs, tenant data kept when an instance
+// stops (storage_persist = true), and namespace isolation.
+const DefaultDataDir = "./tenement-data"
+
+// DefaultMaxInstances is [settings] max_instances when unset: far above
+// what one host runs on purpose, low enough that random subdomains cannot
+// exhaust its memory or its port range (30000-40000).
+const DefaultMaxInstances = 200
+
 // Default returns the configuration used when no file exists: every default
 // and no services.
 func Default() *Config {
 	return &Config{
 		Settings: Settings{
-			DataDir:             "/var/lib/tenement",
+			DataDir:             DefaultDataDir,
 			HealthCheckInterval: 10,
 			MaxRestarts:         3,
 			RestartWindow:       300,
 			BackoffBaseMS:       1000,
 			BackoffMaxMS:        60000,
 			LogRetentionDays:    14,
+			MaxInstances:        DefaultMaxInstances,
 			TLS: TLS{
 				HTTPSPort: 443,
 				HTTPPort:  80,
@@ -195,10 +222,12 @@ func DefaultService() *Service {
 		Args:           []string{},
 		Health:         "/health",
 		Env:            map[string]string{},
-		Isolation:      IsolationProcess,
+		EnvPassthrough: []string{},
+		Isolation:      IsolationNamespace,
 		Restart:        RestartOnFailure,
 		StartupTimeout: 10,
 		RequestTimeout: 30,
+		StoragePersist: true,
 		Socket:         "/tmp/tenement/{name}-{id}.sock",
 	}
 }

@@ -31,7 +31,8 @@ func mustParseClean(t *testing.T, src string) *Config {
 func TestDefault(t *testing.T) {
 	want := &Config{
 		Settings: Settings{
-			DataDir:             "/var/lib/tenement",
+			// tenement config.rs: data_dir defaults to ./tenement-data.
+			DataDir:             "./tenement-data",
 			HealthCheckInterval: 10,
 			MaxRestarts:         3,
 			RestartWindow:       300,
@@ -39,6 +40,7 @@ func TestDefault(t *testing.T) {
 			BackoffMaxMS:        60000,
 			LogRetentionDays:    14,
 			TLS:                 TLS{HTTPSPort: 443, HTTPPort: 80},
+			MaxInstances:        200,
 		},
 		Services:  map[string]*Service{},
 		Instances: map[string][]string{},
@@ -63,11 +65,15 @@ func TestDefaultService(t *testing.T) {
 		Args:           []string{},
 		Health:         "/health",
 		Env:            map[string]string{},
-		Isolation:      "process",
+		EnvPassthrough: []string{},
+		// tenement runtime/mod.rs:43-45: namespace is the default isolation.
+		Isolation:      "namespace",
 		Restart:        "on-failure",
 		IdleTimeout:    0,
 		StartupTimeout: 10,
 		RequestTimeout: 30,
+		// tenement config.rs: storage_persist defaults to true.
+		StoragePersist: true,
 		Socket:         "/tmp/tenement/{name}-{id}.sock",
 	}
 	if got := DefaultService(); !reflect.DeepEqual(got, want) {
@@ -114,6 +120,7 @@ backoff_base_ms = 250
 backoff_max_ms = 8000
 log_retention_days = 30
 log_max_rows = 500000
+max_instances = 50
 
 [settings.tls]
 enabled = true
@@ -139,6 +146,8 @@ storage_persist = true
 storage_quota_mb = 512
 memory_limit_mb = 256
 cpu_shares = 200
+env_passthrough = ["DATABASE_URL", "AWS_REGION"]
+max_instances = 10
 socket = "/run/{name}-{id}.sock"
 port = 3000
 image = "ghcr.io/acme/api:1"
@@ -211,6 +220,7 @@ func TestParseEveryKey(t *testing.T) {
 				HTTPPort:    8080,
 				DNSProvider: "cloudflare",
 			},
+			MaxInstances: 50,
 		},
 		Services: map[string]*Service{
 			"api": {
@@ -228,6 +238,8 @@ func TestParseEveryKey(t *testing.T) {
 				StorageQuotaMB: 512,
 				MemoryLimitMB:  256,
 				CPUShares:      200,
+				EnvPassthrough: []string{"DATABASE_URL", "AWS_REGION"},
+				MaxInstances:   10,
 				Socket:         "/run/{name}-{id}.sock",
 				Port:           3000,
 				Image:          "ghcr.io/acme/api:1",

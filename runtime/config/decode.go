@@ -345,6 +345,7 @@ var settingsFields = fieldSet[Settings]{
 	"backoff_max_ms":        intField(func(s *Settings) *int { return &s.BackoffMaxMS }),
 	"log_retention_days":    intField(func(s *Settings) *int { return &s.LogRetentionDays }),
 	"log_max_rows":          intField(func(s *Settings) *int { return &s.LogMaxRows }),
+	"max_instances":         intField(func(s *Settings) *int { return &s.MaxInstances }),
 	"tls": func(p *parser, path []string, v any, s *Settings) {
 		decodeTable(p, path, v, tlsFields, &s.TLS)
 	},
@@ -368,6 +369,8 @@ var serviceFields = fieldSet[Service]{
 	"args":             strsField(func(s *Service) *[]string { return &s.Args }),
 	"health":           strField(func(s *Service) *string { return &s.Health }),
 	"env":              strMapField(func(s *Service) *map[string]string { return &s.Env }),
+	"env_passthrough":  strsField(func(s *Service) *[]string { return &s.EnvPassthrough }),
+	"max_instances":    intField(func(s *Service) *int { return &s.MaxInstances }),
 	"workdir":          strField(func(s *Service) *string { return &s.Workdir }),
 	"isolation":        strField(func(s *Service) *string { return &s.Isolation }),
 	"restart":          strField(func(s *Service) *string { return &s.Restart }),

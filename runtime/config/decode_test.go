@@ -112,7 +112,7 @@ runtime = "namespace"
 command = "./api"
 runtime = 1
 `,
-		isolation: "process",
+		isolation: "namespace", // the default: tenement runtime/mod.rs:43-45
 		wants: []want{
 			{SeverityError, 3, "service.api.runtime", "expected a string, found an integer", ""},
 		},

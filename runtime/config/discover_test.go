@@ -150,7 +150,7 @@ func TestOverrideDataDir(t *testing.T) {
 		env  string
 		want string
 	}{
-		{"default", "", "", "", "/var/lib/tenement"},
+		{"default", "", "", "", "./tenement-data"}, // tenement config.rs default
 		{"file", "/from/file", "", "", "/from/file"},
 		{"env beats file", "/from/file", "", "/from/env", "/from/env"},
 		{"flag beats env", "/from/file", "/from/flag", "/from/env", "/from/flag"},
