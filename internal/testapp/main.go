@@ -3,6 +3,7 @@
 //
 //	/health      200 "ok", or 503 while $TESTAPP_UNHEALTHY_FILE exists
 //	/            JSON: pid, port, TESTAPP_NAME, method, path, host, headers
+//	/env         JSON: its environment, as a list of "KEY=value"
 //	/echo        the request body
 //	/sse?n=N     N server-sent events ("data: i"), flushed one by one
 //	/slow?ms=N   sleeps N ms (or until the client goes away), then 200
@@ -14,6 +15,7 @@
 //
 //	TESTAPP_NAME            echoed by / so a test can tell instances apart
 //	TESTAPP_UNHEALTHY_FILE  /health fails while this file exists
+//	TESTAPP_UNHEALTHY_STATUS the status it then answers (default 503)
 //	TESTAPP_STARTUP_DELAY   e.g. "300ms": wait before listening
 //	TESTAPP_IGNORE_TERM     "1": ignore SIGTERM (tests of SIGKILL escalation)
 //	TESTAPP_PIDFILE         write the pid here once listening
@@ -62,6 +64,10 @@ func main() {
 	mux.HandleFunc("/health", health)
 	mux.HandleFunc("/", info)
 	mux.HandleFunc("/echo", echo)
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(os.Environ())
+	})
 	mux.HandleFunc("/sse", sse)
 	mux.HandleFunc("/slow", slow)
 	mux.HandleFunc("/crash", exitWith(1))
@@ -87,7 +93,11 @@ func logRequests(h http.Handler) http.Handler {
 func health(w http.ResponseWriter, r *http.Request) {
 	if f := os.Getenv("TESTAPP_UNHEALTHY_FILE"); f != "" {
 		if _, err := os.Stat(f); err == nil {
-			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+			status := http.StatusServiceUnavailable
+			if n, err := strconv.Atoi(os.Getenv("TESTAPP_UNHEALTHY_STATUS")); err == nil {
+				status = n
+			}
+			http.Error(w, "unhealthy", status)
 			return
 		}
 	}

@@ -115,7 +115,14 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 			s.mayAct()
 			continue
 		}
-		// Idle, stopped, or new: wake it.
+		// Idle, stopped, or new: wake it, if max_instances allows.
+		if err := s.admitLocked(in); err != nil {
+			if fresh {
+				delete(s.insts, k)
+			}
+			s.mu.Unlock()
+			return "", nil, err
+		}
 		prev := in.state
 		if fresh {
 			prev = ""
@@ -329,4 +336,17 @@ func (s *Supervisor) idleStop(ctx context.Context, in *inst, decided time.Time) 
 	}
 	s.emit(EventIdle, in, err)
 	close(o.done)
+}
+
+// listed reports whether List shows the instance. An instance stopped by
+// idle_timeout is not: tenement's reap_idle_instances stops it with the
+// same stop as `ten stop`, which removes it from the map that its
+// /api/instances and `ten ps` list (tenement hypervisor.rs
+// reap_idle_instances and stop; cli/src/server.rs list_instances, which
+// lists hypervisor.list()). ten keeps its record, unlike
+// tenement, so that the next request wakes it with its weight (a weight-0
+// instance of a blue/green pair must not come back at 100) and a
+// successor server knows it; it shows again once woken. Caller holds s.mu.
+func (in *inst) listed() bool {
+	return in.state != StateIdle || in.op != nil
 }

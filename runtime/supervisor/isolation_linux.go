@@ -13,13 +13,22 @@ import (
 
 // checkIsolation fails early, with a message that says what to do, for an
 // isolation level this server cannot provide.
-func checkIsolation(level string) error {
+func checkIsolation(level string) error { return checkIsolationAs(level, os.Geteuid()) }
+
+// checkIsolationAs is checkIsolation for a server running as euid.
+//
+// Namespace isolation is the default, as in tenement (runtime/mod.rs:43-45).
+// Without root, tenement's spawn fails when unshare(2) is refused
+// (runtime/namespace.rs pre_exec); ten fails the same spawns, earlier and
+// with the fix in the message, and never falls back to running the tenant
+// unisolated (Supervisor.Start also logs each such service once).
+func checkIsolationAs(level string, euid int) error {
 	switch level {
 	case "", config.IsolationProcess:
 		return nil
 	case config.IsolationNamespace:
-		if os.Geteuid() != 0 {
-			return errors.New(`isolation "namespace" needs root (CAP_SYS_ADMIN) to create PID and mount namespaces; run ten as root or set isolation = "process"`)
+		if euid != 0 {
+			return errors.New(`isolation "namespace" (the default) needs root (CAP_SYS_ADMIN) to create PID and mount namespaces; run ten as root, or set isolation = "process" for the service to run its tenants without namespaces`)
 		}
 		return nil
 	default:

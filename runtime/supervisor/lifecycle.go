@@ -13,9 +13,11 @@ import (
 )
 
 // Spawn starts service:id and waits until it is ready: its port accepts a
-// TCP connection and its health path answers 2xx, within the service's
-// startup_timeout. Otherwise the process is killed and the error says why
-// (with the end of its stderr). An instance that is already up returns
+// TCP connection within the service's startup_timeout. Otherwise the
+// process is killed and the error says why (with the end of its stderr).
+// A ready instance whose health path does not answer 2xx is returned as
+// unhealthy (see waitReady), and the health loop restarts it. An
+// instance that is already up returns
 // its snapshot and ErrExists; an idle, stopped or failed one is started
 // again.
 func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, error) {
@@ -52,6 +54,13 @@ func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, e
 			snap := in.snapshot()
 			s.mu.Unlock()
 			return snap, fmt.Errorf("%s: %w (%s)", k, ErrExists, snap.State)
+		}
+		if err := s.admitLocked(in); err != nil {
+			if fresh {
+				delete(s.insts, k)
+			}
+			s.mu.Unlock()
+			return Instance{}, err
 		}
 		prev := in.state
 		if fresh {
@@ -302,6 +311,7 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		s.mu.Unlock()
 	}
 	var p *process
+	var healthErr error
 	for attempt := 1; ; attempt++ {
 		if err == nil {
 			p, err = s.launch(ctx, in)
@@ -311,6 +321,15 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		}
 		s.emit(EventSpawned, in, nil)
 		err = s.waitReady(ctx, in, p)
+		if err == nil {
+			// Up is up even if /health fails (see waitReady): probe it
+			// once now, so that the instance starts out as what it is.
+			// A tenant that died meanwhile never served: what accepted
+			// was another process on its port (see below).
+			if healthErr = s.probe(ctx, in.svc, p); healthErr != nil && p.exited() {
+				err = fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
+			}
+		}
 		if err == nil {
 			break
 		}
@@ -368,6 +387,13 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		in.owner = s.opts.ServerID
 		in.lastErr = nil
 		events = append(events, event{EventReady, nil})
+		if healthErr != nil {
+			// The first of the failed checks that restart it (tenement
+			// hypervisor.rs check_health: the third failure in a row makes it
+			// unhealthy and run_health_checks restarts it).
+			in.state, in.health, in.healthFails, in.lastErr = StateUnhealthy, HealthUnhealthy, 1, healthErr
+			events = append(events, event{EventUnhealthy, healthErr})
+		}
 		switch {
 		case o.kind == opRestart || o.kind == opManual:
 			events = append(events, event{EventRestarted, nil})

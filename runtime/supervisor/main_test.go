@@ -137,6 +137,9 @@ func testConfig(dataDir string) *config.Config {
 func appService(bin string, mods ...func(*config.Service)) *config.Service {
 	svc := config.DefaultService()
 	svc.Command = bin
+	// The tests below are about supervision, not isolation: they run the
+	// tenant as a plain child (isolation_test.go covers the default).
+	svc.Isolation = config.IsolationProcess
 	svc.Env = map[string]string{"TESTAPP_NAME": "{name}-{id}"}
 	svc.StartupTimeout = 10
 	for _, m := range mods {

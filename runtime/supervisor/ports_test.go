@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,17 +78,5 @@ func TestAllocPortSkipsBusyAndRecordedPorts(t *testing.T) {
 	// A fixed port is used as is, if it is free.
 	if _, err := e.s.allocPort(ctx, key{"s", "d"}, lo); err == nil {
 		t.Fatal("busy fixed port allocated")
-	}
-}
-
-func TestBuildEnv(t *testing.T) {
-	got := buildEnv(
-		[]string{"PATH=/bin", "HOME=/root", "LISTEN_FDS=3", "LISTEN_PID=1", "NOTIFY_SOCKET=/run/x", "TEN_HEALTH_NONCE=n", "PORT=1"},
-		map[string]string{"DB": "/data/a.db", "HOME": "/srv"},
-		map[string]string{"PORT": "30001"},
-	)
-	want := []string{"DB=/data/a.db", "HOME=/srv", "PATH=/bin", "PORT=30001"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("env %q, want %q", got, want)
 	}
 }

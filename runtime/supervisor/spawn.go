@@ -9,10 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,28 +65,11 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	}()
 
 	vars := config.Vars{Name: in.service, ID: in.id, DataDir: s.dataDir, Port: port}
-	command := svc.CommandFor(vars)
-	if command == "" {
-		return nil, errors.New("service has no command")
+	cmd, err := s.tenantCommand(svc, vars)
+	if err != nil {
+		return nil, err
 	}
-	workdir := svc.Interpolate(svc.Workdir, vars)
-	if workdir == "" {
-		workdir = dir
-		// A relative command with a slash ("./app") means relative to where
-		// the server runs, not to the data directory we chose.
-		if strings.Contains(command, "/") && !filepath.IsAbs(command) {
-			if abs, err := filepath.Abs(command); err == nil {
-				command = abs
-			}
-		}
-	}
-
-	cmd := exec.Command(command, svc.ArgsFor(vars)...)
-	cmd.Dir = workdir
-	cmd.Env = buildEnv(os.Environ(), svc.EnvFor(vars), map[string]string{
-		"PORT":        strconv.Itoa(port),
-		"SOCKET_PATH": svc.SocketPath(vars),
-	})
+	command := cmd.Path
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	// Its own process group, so that stopping it reaches its children and a
@@ -160,39 +140,6 @@ func openLogs(f logs.Files) (stdout, stderr *os.File, err error) {
 	return stdout, stderr, nil
 }
 
-// strippedEnv are variables of the server's own environment that must not
-// reach a tenant: they describe the server's sockets and supervisor, and a
-// tenant inheriting LISTEN_FDS would believe it was socket-activated.
-var strippedEnv = []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"}
-
-// buildEnv is the server's environment minus strippedEnv and TEN_*
-// variables, then the service's env, then the standard variables, each
-// layer overriding the one before.
-func buildEnv(base []string, layers ...map[string]string) []string {
-	m := map[string]string{}
-	for _, kv := range base {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.HasPrefix(k, "TEN_") {
-			continue
-		}
-		m[k] = v
-	}
-	for _, k := range strippedEnv {
-		delete(m, k)
-	}
-	for _, l := range layers {
-		for k, v := range l {
-			m[k] = v
-		}
-	}
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // probeClient makes health requests: no keep-alive, so that probes never
 // reuse a connection to a process that has since been replaced.
 var probeClient = &http.Client{
@@ -202,8 +149,12 @@ var probeClient = &http.Client{
 	},
 }
 
-// waitReady polls p until its port accepts a connection and its health path
-// answers 2xx, within the service's startup_timeout.
+// waitReady polls p until its port accepts a connection, within the
+// service's startup_timeout. The health path is not part of readiness: as
+// in tenement, whose spawn waits only for the port (hypervisor.rs
+// spawn_with_env, "TCP mode: try to connect"), a tenant whose /health
+// answers 500 is up, and the health checks that follow (startupHealth, then
+// the health loop) mark it unhealthy and let the restart policy act.
 func (s *Supervisor) waitReady(ctx context.Context, in *inst, p *process) error {
 	timeout := time.Duration(max(in.svc.StartupTimeout, 1)) * time.Second
 	pctx, cancel := context.WithTimeout(ctx, timeout)
@@ -214,7 +165,7 @@ func (s *Supervisor) waitReady(ctx context.Context, in *inst, p *process) error 
 		if p.exited() {
 			return fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
 		}
-		err := s.probe(pctx, in.svc, p)
+		err := s.connect(pctx, p)
 		if err == nil {
 			return nil
 		}
@@ -235,11 +186,8 @@ func (s *Supervisor) waitReady(ctx context.Context, in *inst, p *process) error 
 	}
 }
 
-// probe checks p once: TCP connect, then GET of the health path (if any)
-// must answer 2xx.
-func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.HealthTimeout)
-	defer cancel()
+// connect checks once that p's port accepts a TCP connection.
+func (s *Supervisor) connect(ctx context.Context, p *process) error {
 	// A connect to localhost is immediate or refused; one that hangs (a
 	// full accept queue) should not use up a whole startup timeout.
 	addr := p.addr()
@@ -249,9 +197,21 @@ func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process)
 		return fmt.Errorf("connect %s: %w", addr, err)
 	}
 	c.Close()
+	return nil
+}
+
+// probe checks p once: TCP connect, then GET of the health path (if any)
+// must answer 2xx.
+func (s *Supervisor) probe(ctx context.Context, svc *config.Service, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.HealthTimeout)
+	defer cancel()
+	if err := s.connect(ctx, p); err != nil {
+		return err
+	}
 	if svc.Health == "" {
 		return nil
 	}
+	addr := p.addr()
 	path := svc.Health
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path

@@ -214,6 +214,7 @@ func (s *Supervisor) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.startedAt = s.now()
+	s.warnIsolation()
 
 	if err := s.register(ctx); err != nil {
 		return err
@@ -381,12 +382,17 @@ func (s *Supervisor) leaveLease(ctx context.Context) {
 	}
 }
 
-// List returns a snapshot of every instance, sorted by service then id.
+// List returns a snapshot of every instance, sorted by service then id,
+// except idle ones: `ten ps` and /api/instances show what tenement shows,
+// and tenement's idle stop removes the instance from its list (see
+// listed). Get still finds an idle instance.
 func (s *Supervisor) List() []Instance {
 	s.mu.Lock()
 	out := make([]Instance, 0, len(s.insts))
 	for _, in := range s.insts {
-		out = append(out, in.snapshot())
+		if in.listed() {
+			out = append(out, in.snapshot())
+		}
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b Instance) int {
