@@ -341,6 +341,12 @@ func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
 	case errors.Is(err, supervisor.ErrBadWeight):
 		status = http.StatusBadRequest
 		msg = "weight must be between 0 and 100"
+	case errors.Is(err, supervisor.ErrTooManyInstances):
+		// The client asked for more than the configuration allows: a
+		// conflict with the server's state, not an outage (the router,
+		// serving anonymous visitors, answers 503 + Retry-After instead).
+		status = http.StatusConflict
+		msg = err.Error()
 	case errors.Is(err, supervisor.ErrExists):
 		status = http.StatusConflict
 		msg = fmt.Sprintf("instance %s already exists", name)

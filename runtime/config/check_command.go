@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -17,7 +16,7 @@ func (p *parser) checkCommand(path []string, s *Service) {
 	var qe *QuoteError
 	switch {
 	case errors.As(err, &qe):
-		p.errorf(path, fmt.Sprintf("close the quote, or put the arguments in args = [...] (the command %q is split like a shell command line)", s.Command),
+		p.errorf(path, "close the quote, or list the arguments in args = [...]: without args the command is split like a shell command line",
 			"%s in %q", qe, s.Command)
 	case err != nil:
 		p.errorf(path, "", "%v", err)

@@ -180,6 +180,9 @@ func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		target = st.target.String()
 	}
 	rt.log.Log(r.Context(), lvl, "proxy", "target", target, "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	if errors.Is(err, supervisor.ErrTooManyInstances) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(supervisor.LimitRetryAfter/time.Second)))
+	}
 	writeStatus(w, status)
 }
 
@@ -192,7 +195,8 @@ func StatusFor(err error) int {
 		errors.Is(err, supervisor.ErrInvalidID):
 		return http.StatusNotFound
 	case errors.Is(err, supervisor.ErrFailed),
-		errors.Is(err, supervisor.ErrShutdown):
+		errors.Is(err, supervisor.ErrShutdown),
+		errors.Is(err, supervisor.ErrTooManyInstances): // max_instances: Retry-After too
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
