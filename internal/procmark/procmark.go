@@ -2,8 +2,12 @@
 // marker variable in their environment. Environments are inherited, so the
 // mark reaches every server, tenant and tool started below the marked
 // process, whatever becomes of its parent: the cleanup finds them all,
-// even after a kill -9 of the process that started them. A mark must not
-// start with TEN_, which ten serve keeps from its tenants.
+// even after a kill -9 of the process that started them.
+//
+// ten serve gives its tenants an allowlist of its environment, not all of
+// it; the allowlist passes LC_* (the locale categories), so marks are
+// named LC_NAME: they reach the tenants too, and programs ignore an LC_
+// variable that names no locale category.
 package procmark
 
 import (
@@ -16,12 +20,12 @@ import (
 	"syscall"
 )
 
-// New returns a fresh mark "NAME=random", to add to the environment of
+// New returns a fresh mark "LC_NAME=random", to add to the environment of
 // every process started.
 func New(name string) string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	return name + "=" + hex.EncodeToString(b)
+	return "LC_" + name + "=" + hex.EncodeToString(b)
 }
 
 // Find lists the live (not zombie) processes whose environment holds mark,

@@ -2,7 +2,8 @@
 // the router and the server. It listens on 127.0.0.1:$PORT and serves:
 //
 //	/health      200 "ok", or 503 while $TESTAPP_UNHEALTHY_FILE exists
-//	/            JSON: pid, port, TESTAPP_NAME, method, path, host, headers
+//	/            JSON: pid (as the host sees it), ns_pid (as it sees itself),
+//	             port, TESTAPP_NAME, method, path, host, headers
 //	/env         JSON: its environment, as a list of "KEY=value"
 //	/echo        the request body
 //	/sse?n=N     N server-sent events ("data: i"), flushed one by one
@@ -40,7 +41,7 @@ func main() {
 	if port == "" {
 		log.Fatal("testapp: PORT is not set")
 	}
-	fmt.Fprintf(os.Stderr, "testapp starting pid=%d port=%s name=%s\n", os.Getpid(), port, os.Getenv("TESTAPP_NAME"))
+	fmt.Fprintf(os.Stderr, "testapp starting pid=%d port=%s name=%s\n", hostPID(), port, os.Getenv("TESTAPP_NAME"))
 
 	if os.Getenv("TESTAPP_IGNORE_TERM") == "1" {
 		signal.Ignore(syscall.SIGTERM)
@@ -55,7 +56,7 @@ func main() {
 		os.Exit(2)
 	}
 	if p := os.Getenv("TESTAPP_PIDFILE"); p != "" {
-		if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(strconv.Itoa(hostPID())), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "testapp: pidfile: %v\n", err)
 		}
 	}
@@ -90,6 +91,20 @@ func logRequests(h http.Handler) http.Handler {
 	})
 }
 
+// hostPID is the pid the supervisor knows this process by. Under namespace
+// isolation (ten's default) os.Getpid is 1, the pid inside its own PID
+// namespace, and a test that signalled "the tenant's pid" would signal
+// pid 1 or, as a group, every process. The tenant still sees the host's
+// /proc (ten mounts no new one), whose /proc/self names the host pid.
+func hostPID() int {
+	if s, err := os.Readlink("/proc/self"); err == nil {
+		if pid, err := strconv.Atoi(s); err == nil {
+			return pid
+		}
+	}
+	return os.Getpid()
+}
+
 func health(w http.ResponseWriter, r *http.Request) {
 	if f := os.Getenv("TESTAPP_UNHEALTHY_FILE"); f != "" {
 		if _, err := os.Stat(f); err == nil {
@@ -108,7 +123,8 @@ func info(w http.ResponseWriter, r *http.Request) {
 	wd, _ := os.Getwd()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"pid":     os.Getpid(),
+		"pid":     hostPID(),
+		"ns_pid":  os.Getpid(),
 		"port":    os.Getenv("PORT"),
 		"name":    os.Getenv("TESTAPP_NAME"),
 		"workdir": wd,

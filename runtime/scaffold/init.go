@@ -244,6 +244,7 @@ data_dir = "./data"
 	fmt.Fprintf(&b, "command = %s\n", tomlString(p.Command))
 	b.WriteString(`health = "/health"
 idle_timeout = 300  # stop an instance after 5 minutes without requests; 0 keeps it running
+# isolation = "process"  # the default, "namespace", needs ten to run as root
 
 [service.` + p.Name + `.env]
 # DATABASE_PATH = "{data_dir}/{name}/{id}/app.db"

@@ -306,7 +306,8 @@ func TestFollowerWakesIdleTenantThroughOwner(t *testing.T) {
 	owner := e.startServer(t)
 	first := owner.tenant(t, "z.sleepy.localhost", "/")
 	waitFor(t, "sleepy:z to be stopped when idle", 20*time.Second, func() bool {
-		return owner.instances(t, token)["sleepy:z"].State == "idle"
+		_, listed := owner.instances(t, token)["sleepy:z"] // an idle instance is not listed
+		return !listed && !procmark.Alive(first.PID)
 	})
 	succ := e.startServer(t)
 

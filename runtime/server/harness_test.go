@@ -39,6 +39,8 @@ type env struct {
 	config  string
 	nonce   string
 	mark    string // in the environment of every process this env starts
+	// serverEnv is added to the environment of `ten serve` only.
+	serverEnv []string
 }
 
 // newEnv writes config, where @APP@ stands for the testapp binary and @DIR@
@@ -145,7 +147,7 @@ func (e *env) startServerArgs(t testing.TB, extra ...string) *server {
 	args := append([]string{"serve", "--host", "127.0.0.1", "--port", "0", "--domain", "localhost",
 		"--config", e.config, "--data-dir", e.dataDir, "--log-level", "debug"}, extra...)
 	cmd := exec.Command(e.ten, args...)
-	cmd.Env = e.environ("TEN_HEALTH_NONCE=" + e.nonce)
+	cmd.Env = e.environ(append([]string{"TEN_HEALTH_NONCE=" + e.nonce}, e.serverEnv...)...)
 	// Its own process group, so that ^C on the test does not reach it
 	// before the cleanup does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -284,6 +286,10 @@ func (s *server) tenant(t testing.TB, host, path string) tenantInfo {
 	var ti tenantInfo
 	if err := json.Unmarshal([]byte(body), &ti); err != nil {
 		t.Fatalf("GET %s%s: %q: %v", host, path, body, err)
+	}
+	if ti.PID <= 1 {
+		// Tests signal -PID: -1 would be every process on the machine.
+		t.Fatalf("GET %s%s: the tenant reports pid %d", host, path, ti.PID)
 	}
 	return ti
 }

@@ -277,8 +277,8 @@ func TestNamespaceIsolation(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	if got := getInfo(t, in.Addr); got.PID != 1 {
-		t.Fatalf("tenant sees pid %d in its namespace, want 1", got.PID)
+	if got := getInfo(t, in.Addr); got.NsPID != 1 || got.PID != in.PID {
+		t.Fatalf("tenant sees pid %d in its namespace (want 1), %d on the host (want %d)", got.NsPID, got.PID, in.PID)
 	}
 	for _, ns := range []string{"pid", "mnt"} {
 		mine, err1 := os.Readlink("/proc/self/ns/" + ns)

@@ -343,6 +343,7 @@ func get(t testing.TB, addr, path string) (int, []byte) {
 // info is what the test tenant's / returns.
 type info struct {
 	PID     int    `json:"pid"`
+	NsPID   int    `json:"ns_pid"`
 	Port    string `json:"port"`
 	Name    string `json:"name"`
 	Workdir string `json:"workdir"`

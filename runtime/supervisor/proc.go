@@ -73,14 +73,23 @@ func isZombie(pid int) bool {
 }
 
 // killGroup signals the process group led by pid (tenants run in their
-// own group, pgid = pid). It reports whether the group existed.
+// own group, pgid = pid). It reports whether the group existed. A pid of
+// 0 or 1 names no tenant's group: kill(2) reads -1 as every process and 0
+// as the caller's own group, so such a pid (a corrupt row, or a pid seen
+// from inside a tenant's PID namespace, where it is 1) is refused.
 func killGroup(pid int, sig syscall.Signal) bool {
+	if pid <= 1 {
+		return false
+	}
 	return syscall.Kill(-pid, sig) == nil
 }
 
 // signal sends sig to p's group, or to p alone if it does not lead a group
 // (an adopted process spawned by something else).
 func signal(p *process, sig syscall.Signal) error {
+	if p.pid <= 1 {
+		return fmt.Errorf("refusing to signal pid %d: it is no tenant's", p.pid) // see killGroup
+	}
 	if pgid, err := syscall.Getpgid(p.pid); err == nil && pgid == p.pid {
 		if err := syscall.Kill(-p.pid, sig); err == nil || errors.Is(err, syscall.ESRCH) {
 			return nil
