@@ -14,7 +14,7 @@
 //
 // On disk, under settings.data_dir:
 //
-//	{service}/{id}/                    the instance's data directory (0700, its default workdir)
+//	{service}/{id}/                    the instance's data directory (0700; {data_dir}/{name}/{id})
 //	.logs/{service}/{id}.stdout.log    its stdout (instance_state.log_path)
 //	.logs/{service}/{id}.stderr.log    its stderr
 //	(config table, ten.logs.progress:*) how far the log indexer has read
@@ -28,7 +28,9 @@
 // and the restart policy, health.go the health loop, idle.go scale to zero
 // and request admission (Acquire), adopt.go recovery at start, lease.go
 // the supervisor lease, followers and hand-over, ports.go port
-// allocation, state.go the database rows, proc.go signals and pid checks.
+// allocation, state.go the database rows, proc.go signals and pid checks,
+// command.go and environ.go a tenant's argv, working directory and
+// environment, maxinstances.go the max_instances bound.
 package supervisor
 
 import (
