@@ -30,6 +30,7 @@ func TestCommandLineSplitAsTenementHypervisor260(t *testing.T) {
 		cfg.Services["py"] = appService("", func(s *config.Service) {
 			s.Command = py + " -m http.server --bind '127.0.0.1' --directory {data_dir}/{name}/{id} {port}"
 			s.Health = "/"
+			s.StartupTimeout = 30 // python behind a pyenv shim starts slowly on a loaded machine
 		})
 	})
 	ctx := context.Background()
