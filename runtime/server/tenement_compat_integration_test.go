@@ -30,6 +30,7 @@ TESTAPP_UNHEALTHY_STATUS = "500"
 [service.line]
 command = "python3 -m http.server --bind 127.0.0.1 {port}"
 health = ""
+startup_timeout = 30
 `
 
 // TestTenantEnvironmentIsAnAllowlist runs a real ten serve with secrets in
