@@ -27,6 +27,12 @@ func TestParseHost(t *testing.T) {
 		{"127.0.0.1:8080", "localhost", Target{}, false},
 		{"[::1]:8080", "localhost", Target{}, false},
 		{"api.example.com", "", Target{}, false},
+		// DNS is case-insensitive: one tenant, whatever the spelling.
+		{"ALICE.app.localhost", "localhost", Target{Service: "app", ID: "alice"}, true},
+		{"Alice.APP.Example.COM.:8443", "example.com", Target{Service: "app", ID: "alice"}, true},
+		{"API.example.com", "EXAMPLE.com.", Target{Service: "api"}, true},
+		// Only ASCII folds: the Kelvin sign must not become "k".
+		{"\u212Aate.app.localhost", "localhost", Target{Service: "app", ID: "\u212Aate"}, true},
 	}
 	for _, tt := range tests {
 		got, ok := ParseHost(tt.host, tt.domain)
@@ -51,6 +57,21 @@ func TestIsSubdomain(t *testing.T) {
 	} {
 		if got := IsSubdomain(host, "example.com"); got != want {
 			t.Errorf("IsSubdomain(%q) = %v", host, got)
+		}
+	}
+}
+
+func TestNormalizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"ALICE.App.Localhost":     "alice.app.localhost",
+		"alice.app.localhost.:80": "alice.app.localhost",
+		"[::1]:8080":              "::1",
+		"127.0.0.1":               "127.0.0.1",
+		"\u212Aate.app.localhost": "\u212Aate.app.localhost",
+		"":                        "",
+	} {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

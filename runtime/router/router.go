@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,8 @@ type Options struct {
 	// the tenant's response headers, waking and respawn waits included.
 	// Streaming bodies are not cut by it. Default: 30s for every service.
 	Timeout func(service string) time.Duration
+	// Routes are the [routing] rules of tenement.toml (see Routes).
+	Routes Routes
 	// Observe, if set, is called after every proxied request.
 	Observe func(Result)
 	Logger  *slog.Logger
@@ -63,6 +66,8 @@ const DefaultTimeout = 30 * time.Second
 // Router is an http.Handler that proxies to tenants.
 type Router struct {
 	domain  string
+	rules   *rules
+	bad     []string
 	observe func(Result)
 	log     *slog.Logger
 	proxy   *httputil.ReverseProxy
@@ -85,7 +90,8 @@ func New(opts Options) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rt := &Router{domain: opts.Domain, observe: opts.Observe, log: log}
+	rt := &Router{domain: asciiLower(strings.TrimSuffix(opts.Domain, ".")), observe: opts.Observe, log: log}
+	rt.rules, rt.bad = compile(opts.Routes)
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    &acquirer{backend: opts.Backend, base: base, timeout: timeout},
@@ -97,14 +103,20 @@ func New(opts Options) *Router {
 	return rt
 }
 
-// Match reports the target of r, if its Host names one under the domain.
+// Match reports the target of r: by its Host under the domain, or by the
+// [routing] rules (see Routes).
 func (rt *Router) Match(r *http.Request) (Target, bool) {
-	return ParseHost(r.Host, rt.domain)
+	t, ok, _ := rt.resolve(r)
+	return t, ok
 }
 
-// Owns reports whether r's Host is under the domain, so that the router
-// answers it (with a 404 when it names no target) rather than the API.
-func (rt *Router) Owns(r *http.Request) bool { return IsSubdomain(r.Host, rt.domain) }
+// Owns reports whether the router answers r (with a 404 when it names no
+// target) rather than the API: every host under the domain or claimed by a
+// host rule, and the requests path and default rules send to a service.
+func (rt *Router) Owns(r *http.Request) bool {
+	_, _, owned := rt.resolve(r)
+	return owned
+}
 
 // ServeHTTP proxies r to the target its Host names, or answers 404.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -157,10 +157,14 @@ func Run(ctx context.Context, opts Options) error {
 	rt := router.New(router.Options{
 		Backend: sup,
 		Domain:  opts.Domain,
+		Routes:  router.Routes{Default: cfg.Routing.Default, Subdomain: cfg.Routing.Subdomain, Path: cfg.Routing.Path},
 		Timeout: requestTimeout(cfg),
 		Observe: metrics.ObserveProxy,
 		Logger:  log.With("component", "router"),
 	})
+	for _, w := range rt.Warnings() {
+		log.Warn("ignoring routing rule", "rule", w)
+	}
 	// Log streams never go idle on their own; they end when shutdown
 	// starts so that draining does not wait for them.
 	streams, endStreams := context.WithCancel(context.Background())
@@ -246,9 +250,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// Handler sends requests for hosts under the domain to the router (tenants,
-// or a bare 404) and all others, such as 127.0.0.1:8080 or the domain
-// itself, to the API (/health, /metrics, /api/...).
+// Handler sends requests for hosts under the domain, and those the
+// [routing] rules claim, to the router (tenants, or a bare 404) and all
+// others, such as 127.0.0.1:8080 or the domain itself, to the API (/health,
+// /metrics, /api/...).
 func Handler(rt *router.Router, apiHandler http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rt.Owns(r) {
