@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,13 +11,28 @@ import (
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
-// Metrics is the Prometheus registry served at /metrics. Metric names are
-// tenement's (tenement_*), so existing dashboards and alerts keep working.
+// Metrics is the Prometheus registry served at /metrics. Metric names and
+// labels are tenement's (tenement/src/metrics.rs, and the labels its callers
+// set), so existing dashboards and alerts keep working:
+//
+//	tenement_requests_total{process,instance}            cli/src/server.rs proxy_to_instance
+//	tenement_request_duration_ms{process,instance}       cli/src/server.rs proxy_to_instance
+//	tenement_instance_restarts_total{process,id}         tenement/src/hypervisor.rs restart
+//	tenement_instances_up                                tenement/src/metrics.rs
+//
+// ten adds a "status" label to tenement_requests_total (ten-upgrade's watch
+// reads the 5xx rate from it, from every release) and the gauge
+// tenement_instances{state}.
+//
+// Every label value comes from the configuration or an existing instance,
+// never from the request: see series.go. Collectors for further metrics are
+// added to NewMetrics, one field each.
 type Metrics struct {
 	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
+	series   *series
+	requests *requestCounter
 	latency  *prometheus.HistogramVec
-	restarts *prometheus.CounterVec
+	restarts *restartCounter
 }
 
 // allStates are reported even at zero, so that a query for a state that is
@@ -29,24 +43,24 @@ var allStates = []supervisor.State{
 }
 
 // NewMetrics registers ten's metrics. list is called at every scrape to
-// count instances by state.
+// count instances by state and to retire the series of instances that are
+// gone.
 func NewMetrics(list func() []supervisor.Instance) *Metrics {
+	s := newSeries(list)
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tenement_requests_total",
-			Help: "Total number of HTTP requests proxied to tenants.",
-		}, []string{"process", "status"}),
+		reg:    prometheus.NewRegistry(),
+		series: s,
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "tenement_request_duration_ms",
 			Help: "Duration of proxied requests in milliseconds, waking and respawn waits included.",
-			// tenement's buckets.
+			// tenement's buckets (tenement/src/metrics.rs Histogram::new).
 			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000},
-		}, []string{"process"}),
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tenement_instance_restarts_total",
-			Help: "Total instance restarts after a crash or failed health checks.",
-		}, []string{"process", "id"}),
+		}, []string{"process", "instance"}),
+	}
+	m.requests = &requestCounter{s: s}
+	m.restarts = &restartCounter{s: s}
+	s.onRetire = func(process, instance string) {
+		m.latency.DeletePartialMatch(prometheus.Labels{"process": process, "instance": instance})
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.restarts,
@@ -57,22 +71,34 @@ func NewMetrics(list func() []supervisor.Instance) *Metrics {
 	return m
 }
 
+// KnowServices tells which service names are configured, so that requests
+// for a configured service that no instance answered keep the service's
+// name. Without it only services with a reached instance are named.
+func (m *Metrics) KnowServices(known func(service string) bool) { m.series.known = known }
+
 // ObserveProxy records one proxied request; it is the router's Observe.
 func (m *Metrics) ObserveProxy(r router.Result) {
-	m.requests.WithLabelValues(r.Service, strconv.Itoa(r.Status)).Inc()
-	m.latency.WithLabelValues(r.Service).Observe(float64(r.Duration.Microseconds()) / 1000)
+	process, instance := m.series.labels(r.Service, r.ID)
+	m.requests.inc(process, instance, statusLabel(r.Status))
+	m.latency.WithLabelValues(process, instance).Observe(float64(r.Duration.Microseconds()) / 1000)
 }
 
 // ObserveEvent records supervisor events; it is the supervisor's OnEvent.
 func (m *Metrics) ObserveEvent(e supervisor.Event) {
 	if e.Kind == supervisor.EventRestarted {
-		m.restarts.WithLabelValues(e.Instance.Service, e.Instance.ID).Inc()
+		m.restarts.inc(e.Instance.Service, e.Instance.ID)
 	}
 }
 
-// Handler serves the registry in the Prometheus text format.
+// Handler serves the registry in the Prometheus text format. Series of
+// instances that are gone are retired first (the registry gathers its
+// collectors concurrently, so this cannot be one of them).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.series.retire()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Registry exposes the registry, for tests and for adding collectors.

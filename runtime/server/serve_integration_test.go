@@ -244,8 +244,10 @@ func TestServe(t *testing.T) {
 		_, metrics, _ := s.request(t, "GET", "", "/metrics", nil, nil)
 		for _, want := range []string{
 			`tenement_instance_restarts_total{id="alice",process="api"}`,
-			`tenement_requests_total{process="api",status="200"}`,
-			`tenement_request_duration_ms_bucket{process="api",le="5"}`,
+			// tenement's labels (cli/src/server.rs proxy_to_instance:
+			// process, instance) plus status, which ten-upgrade reads.
+			`tenement_requests_total{instance="alice",process="api",status="200"}`,
+			`tenement_request_duration_ms_bucket{instance="alice",process="api",le="5"}`,
 			`tenement_instances{state="running"}`,
 			`tenement_instances_up `,
 		} {

@@ -126,6 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 	serverID := newServerID()
 	var sup *supervisor.Supervisor
 	metrics := api.NewMetrics(func() []supervisor.Instance { return sup.List() })
+	metrics.KnowServices(func(s string) bool { _, ok := cfg.Services[s]; return ok })
 	supOpts := supervisor.Options{
 		Config:   cfg,
 		DB:       db.DB,
