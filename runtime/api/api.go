@@ -27,8 +27,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -59,10 +59,15 @@ type Options struct {
 	Health Health
 	// Metrics is served at /metrics; nil serves an empty registry.
 	Metrics *Metrics
-	// Limiter throttles failed authentication; default 10 per minute.
+	// Limiter throttles failed authentication per (client, token prefix);
+	// default 10 per minute.
 	Limiter *Limiter
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed when counting failed authentications ([settings]
+	// trusted_proxies).
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// FollowInterval is how often /api/logs/stream polls; default 250ms.
 	FollowInterval time.Duration
 	// KeepAlive is the interval of SSE comment lines on an idle stream;
@@ -158,30 +163,35 @@ func identityOf(r *http.Request) Identity {
 
 // authenticate checks the bearer token. The scheme is case-insensitive and
 // the token is taken verbatim after one space, as tenement does.
+//
+// Failed attempts are limited per (client, token prefix): see Limiter. A
+// valid token is never refused, even from a client that is locked out:
+// tenement's limiter (cli/src/server.rs auth_middleware, one global failure
+// count) let anyone lock the operator out, and behind Caddy or nginx every
+// client shares one address. A locked-out client's wrong tokens get 429
+// instead of 401; what keeps them cheap is that a token whose prefix
+// matches no stored token is refused without Argon2 (tokens.go).
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client := clientAddr(r)
-		if blocked, wait := a.opts.Limiter.Blocked(client); blocked {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
-			writeError(w, http.StatusTooManyRequests, "too many failed authentication attempts; retry later")
-			return
-		}
+		client := clientAddr(r, a.opts.TrustedProxies)
 		token, ok := bearer(r.Header.Get("Authorization"))
+		key := limitKey(client, token)
 		if !ok {
-			a.opts.Limiter.Fail(client)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ten"`)
-			writeError(w, http.StatusUnauthorized, "missing bearer token: pass --token, set TENEMENT_TOKEN, or create one with `ten token-gen`")
+			a.refuse(w, key, http.StatusUnauthorized, `Bearer realm="ten"`,
+				"missing bearer token: pass --token, set TENEMENT_TOKEN, or create one with `ten token-gen`")
 			return
 		}
 		id, err := a.tokens.Verify(r.Context(), token)
 		switch {
 		case errors.Is(err, errBadToken):
-			a.opts.Limiter.Fail(client)
 			a.log.Info("authentication failed", "client", client, "path", r.URL.Path)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ten", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid token")
+			a.refuse(w, key, http.StatusUnauthorized, `Bearer realm="ten", error="invalid_token"`, "invalid token")
 			return
 		case err != nil:
+			if r.Context().Err() != nil {
+				clientGone(w, a.log, "verify token", r)
+				return
+			}
 			a.log.Error("verify token", "err", err)
 			writeError(w, http.StatusInternalServerError, "cannot verify token")
 			return
@@ -190,22 +200,25 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// refuse answers a failed authentication: 429 once key is locked out,
+// otherwise the given status, and records the failure.
+func (a *API) refuse(w http.ResponseWriter, key string, status int, challenge, msg string) {
+	if blocked, wait := a.opts.Limiter.Blocked(key); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+		writeError(w, http.StatusTooManyRequests, "too many failed authentication attempts; retry later")
+		return
+	}
+	a.opts.Limiter.Fail(key)
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeError(w, status, msg)
+}
+
 func bearer(h string) (string, bool) {
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", false
 	}
 	return token, true
-}
-
-// clientAddr is the peer address. Forwarding headers are not trusted: they
-// are the client's to forge.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // maxBody bounds request bodies; the API's are a few dozen bytes.

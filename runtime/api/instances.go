@@ -359,6 +359,12 @@ func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 		msg = "supervision is moving between servers; retry in a moment"
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is shutting down): not a
+		// server fault.
+		status = StatusClientClosedRequest
+		msg = fmt.Sprintf("%s %s: request cancelled", op, name)
+		a.log.Info("api: request cancelled", "op", op, "instance", name)
 	case errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusGatewayTimeout
 		msg = fmt.Sprintf("%s %s: timed out", op, name)

@@ -5,11 +5,13 @@ import (
 	"time"
 )
 
-// Limiter counts failed authentications per client address in a sliding
-// window. Once a client has failed Max times within Window, every request
-// it makes with credentials is refused until the oldest failure ages out;
-// refusing even a correct token then is what stops a guesser from learning
-// that a guess was right.
+// Limiter counts failed authentications per key in a sliding window. The
+// key is the client address and the token's prefix (limitKey), so that a
+// flood of wrong tokens locks out its own (client, prefix) only: never a
+// valid token (authenticate checks it anyway), and, with trusted_proxies,
+// never another client behind the same reverse proxy. Once a key has failed
+// Max times within Window, its failures answer 429 until the oldest failure
+// ages out.
 type Limiter struct {
 	Max    int
 	Window time.Duration
@@ -51,12 +53,36 @@ func (l *Limiter) Fail(client string) {
 	defer l.mu.Unlock()
 	now := l.Now()
 	l.failures[client] = append(l.prune(client, now), now)
-	// Bound memory under a spray from many addresses.
-	if len(l.failures) > 10000 {
+	// Bound memory under a spray from many addresses or prefixes: drop
+	// what has aged out, then, if still too many, arbitrary keys. A key
+	// dropped early only forgets failures that cost little (a token whose
+	// prefix matches no stored token is refused without Argon2).
+	if len(l.failures) > maxLimiterKeys {
 		for c := range l.failures {
 			l.prune(c, now)
 		}
+		for c := range l.failures {
+			if len(l.failures) <= maxLimiterKeys {
+				break
+			}
+			delete(l.failures, c)
+		}
 	}
+}
+
+// maxLimiterKeys bounds the keys a Limiter remembers.
+const maxLimiterKeys = 10000
+
+// limitKey is the Limiter key of a request from client bearing token: the
+// client and the token's first 8 characters, the length of tenement's
+// token_prefix (tenement/src/store.rs tenant_tokens), so that wrong
+// guesses at one token do not count against the others.
+func limitKey(client, token string) string {
+	const prefixLen = 8
+	if len(token) > prefixLen {
+		token = token[:prefixLen]
+	}
+	return client + " " + token
 }
 
 // prune drops failures older than the window; l.mu is held.

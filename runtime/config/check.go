@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -56,6 +57,20 @@ func (p *parser) checkSettings(s *Settings) {
 	p.nonNegative(at("log_max_rows"), s.LogMaxRows)
 	p.port(at("tls", "https_port"), s.TLS.HTTPSPort, false)
 	p.port(at("tls", "http_port"), s.TLS.HTTPPort, false)
+	for _, e := range s.TrustedProxies {
+		if !isAddrOrPrefix(e) {
+			p.errorf(at("trusted_proxies"), `write an IP address or a CIDR prefix, e.g. "127.0.0.1" or "10.0.0.0/8"`,
+				"%q is not an IP address or CIDR prefix", e)
+		}
+	}
+}
+
+func isAddrOrPrefix(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func (p *parser) checkService(name string, s *Service) {

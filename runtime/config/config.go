@@ -86,6 +86,10 @@ type Settings struct {
 	// starts a process, so without a bound any visitor could start
 	// thousands.
 	MaxInstances int `json:"max_instances"` // default DefaultMaxInstances
+	// TrustedProxies are the reverse proxies (IP addresses or CIDR
+	// prefixes) whose X-Forwarded-For the API believes when it counts
+	// failed authentications per client.
+	TrustedProxies []string `json:"trusted_proxies"`
 }
 
 // TLS is the [settings.tls] table: HTTPS served by `ten serve` itself

@@ -349,6 +349,7 @@ var settingsFields = fieldSet[Settings]{
 	"tls": func(p *parser, path []string, v any, s *Settings) {
 		decodeTable(p, path, v, tlsFields, &s.TLS)
 	},
+	"trusted_proxies": strsField(func(s *Settings) *[]string { return &s.TrustedProxies }),
 }
 
 var tlsFields = fieldSet[TLS]{

@@ -173,10 +173,16 @@ func Run(ctx context.Context, opts Options) error {
 	policy := logPolicy(cfg.Settings)
 	stopRetention := runRetention(db.DB, policy, sup.IsSupervisor, log.With("component", "logs"))
 	defer stopRetention()
+	trusted, err := api.ParseTrustedProxies(cfg.Settings.TrustedProxies)
+	if err != nil {
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return err
+	}
 	apiHandler := api.New(api.Options{
-		Backend:   sup,
-		DB:        db.DB,
-		LogPolicy: policy,
+		TrustedProxies: trusted,
+		Backend:        sup,
+		DB:             db.DB,
+		LogPolicy:      policy,
 		Health: api.Health{
 			Version:       version.Version,
 			APIVersion:    version.APIVersion,
