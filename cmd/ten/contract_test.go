@@ -203,3 +203,21 @@ func TestMigrateJSON(t *testing.T) {
 		t.Fatalf("second run applied again: %+v", rep)
 	}
 }
+
+// Issue 13 defect 11: the CLI refuses the same out-of-range numbers as the
+// API, before it contacts the server, naming the flag and the range.
+func TestDeployRefusesOutOfRangeNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy", "api:v2", "--timeout", "9223372036854775807"}, "invalid --timeout 9223372036854775807: must be between 1 and 3600 seconds"},
+		{[]string{"deploy", "api:v2", "--timeout", "0"}, "invalid --timeout 0: must be between 1 and 3600 seconds"},
+		{[]string{"deploy", "api:v2", "--weight", "101"}, "invalid --weight 101: must be between 0 and 100"},
+	} {
+		code, _, stderr := runCLI(t, append(tt.args, "--server", "http://127.0.0.1:1", "--token", "x")...)
+		if code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("ten %v: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}

@@ -39,11 +39,11 @@ ten route.`,
 			if version == "" {
 				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
 			}
-			if weight < 0 || weight > 100 {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --weight %d: must be between 0 and 100", weight)}
+			if err := api.CheckWeight("--weight", int64(weight)); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
 			}
-			if timeout <= 0 {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid --timeout %d: must be a positive number of seconds", timeout)}
+			if err := api.CheckDeployTimeout("--timeout", int64(timeout)); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
 			}
 			c, err := g.apiClient()
 			if err != nil {
@@ -62,7 +62,7 @@ ten route.`,
 	f := cmd.Flags()
 	f.StringVarP(&version, "version", "v", "", "version to deploy (the instance id)")
 	f.IntVarP(&weight, "weight", "w", api.DefaultDeployWeight, "routing weight once healthy (0-100)")
-	f.IntVarP(&timeout, "timeout", "t", api.DefaultDeployTimeout, "seconds to wait for the health check")
+	f.IntVarP(&timeout, "timeout", "t", api.DefaultDeployTimeout, fmt.Sprintf("seconds to wait for the health check (%d-%d)", api.MinDeployTimeout, api.MaxDeployTimeout))
 	return cmd
 }
 

@@ -79,14 +79,18 @@ type Options struct {
 	// Streams, when done, ends every open log stream: a server that is
 	// shutting down must not wait for followers that never disconnect.
 	Streams context.Context
+	// MaxStreams bounds the log streams one token may hold open; more get
+	// 429. Default DefaultMaxStreams.
+	MaxStreams int
 }
 
 // API is the http.Handler of the management API.
 type API struct {
-	opts   Options
-	tokens *Tokens
-	mux    *http.ServeMux
-	log    *slog.Logger
+	opts    Options
+	tokens  *Tokens
+	streams *streamSlots
+	mux     *http.ServeMux
+	log     *slog.Logger
 }
 
 // New returns the API handler.
@@ -112,7 +116,10 @@ func New(opts Options) *API {
 	if opts.HealthPoll <= 0 {
 		opts.HealthPoll = 100 * time.Millisecond
 	}
-	a := &API{opts: opts, tokens: NewTokens(opts.DB, opts.Now), log: opts.Logger}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
+	a := &API{opts: opts, tokens: NewTokens(opts.DB, opts.Now), streams: newStreamSlots(opts.MaxStreams), log: opts.Logger}
 
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /api/instances", a.listInstances)
@@ -124,7 +131,7 @@ func New(opts Options) *API {
 	authed.Handle("POST /api/deploy", a.toSupervisor(http.HandlerFunc(a.deploy)))
 	authed.Handle("POST /api/route", a.toSupervisor(http.HandlerFunc(a.route)))
 	authed.HandleFunc("GET /api/logs", a.queryLogs)
-	authed.HandleFunc("GET /api/logs/stream", a.streamLogs)
+	authed.HandleFunc("GET /api/logs/stream", a.limitStreams(a.streamLogs))
 	authed.HandleFunc("GET /api/logs/range", a.logRange)
 	authed.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
@@ -196,7 +203,8 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusInternalServerError, "cannot verify token")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		ctx := withToken(context.WithValue(r.Context(), identityKey{}, id), token)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -236,7 +244,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
-			msg = fmt.Sprintf("invalid JSON body: field %q must be %s", ute.Field, jsonKind(ute.Type.Kind().String()))
+			want, ok := fieldRanges[ute.Field]
+			if !ok {
+				want = jsonKind(ute.Type.Kind().String())
+			}
+			msg = fmt.Sprintf("invalid JSON body: field %q must be %s", ute.Field, want)
 		}
 		writeError(w, http.StatusBadRequest, msg)
 		return false

@@ -182,8 +182,8 @@ func (a *API) setWeight(w http.ResponseWriter, r *http.Request) {
 }
 
 func validWeight(w http.ResponseWriter, weight int) bool {
-	if weight < 0 || weight > 100 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid weight %d: weight must be between 0 and 100", weight))
+	if err := CheckWeight("weight", int64(weight)); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
 	return true
@@ -227,8 +227,8 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
 	if !validWeight(w, weight) {
 		return
 	}
-	if timeout <= 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid timeout %d: must be a positive number of seconds", timeout))
+	if err := CheckDeployTimeout("timeout", int64(timeout)); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	name := req.Process + ":" + req.Version
