@@ -30,7 +30,8 @@ import (
 //
 // Hosts are compared lower-cased (NormalizeHost). Steps 4 and 5 never take
 // ten's own endpoints (ReservedPath): /health, /metrics and /api/ stay the
-// management API's on every host that no host rule claims.
+// management API's on every host that no host rule claims, and on the bare
+// domain always.
 type Routes struct {
 	Default   string
 	Subdomain map[string]string
@@ -137,6 +138,11 @@ func ReservedPath(p string) bool {
 // tenants.
 func (rt *Router) resolve(r *http.Request) (t Target, ok, owned bool) {
 	h := NormalizeHost(r.Host)
+	if h == rt.domain && ReservedPath(r.URL.Path) {
+		// The bare domain is where ten's API lives (ten-upgrade probes
+		// /health there through the proxy), even if a host rule maps it.
+		return Target{}, false, false
+	}
 	if t, ok := rt.rules.host(h); ok {
 		return t, true, true
 	}

@@ -45,19 +45,23 @@ func TestRoutingTableAsTenementRoutingConfigDeclares(t *testing.T) {
 		{"prod.web.example.com", "/", Target{Service: "web", ID: "prod"}, true, true},
 		{"web.example.com", "/api/instances", Target{Service: "web"}, true, true},
 		// 4. path rules on the bare domain and other hosts, whole segments.
-		{"example.com", "/blog", Target{Service: "blog"}, true, true},
-		{"example.com", "/blog/post/1", Target{Service: "blog"}, true, true},
+		{"www.example.org", "/blog", Target{Service: "blog"}, true, true},
+		{"www.example.org", "/blog/post/1", Target{Service: "blog"}, true, true},
 		{"127.0.0.1:8080", "/blog/admin/x", Target{Service: "admin"}, true, true},
-		{"example.com", "/blogs", Target{Service: "www"}, true, true},
-		{"example.com", "/blog/../secret", Target{Service: "www"}, true, true},
+		{"www.example.org", "/blogs", Target{Service: "www"}, true, true},
+		{"www.example.org", "/blog/../secret", Target{Service: "www"}, true, true},
 		// ten's own endpoints are never taken by path or default rules.
 		{"example.com", "/api/instances", Target{}, false, false},
 		{"127.0.0.1:8080", "/api", Target{}, false, false},
 		{"example.com", "/health", Target{}, false, false},
 		{"example.com", "/metrics", Target{}, false, false},
 		{"example.com", "/x/../api/instances", Target{}, false, false},
+		// A host rule for the bare domain takes all but ten's endpoints.
+		{"Example.com", "/", Target{Service: "www"}, true, true},
+		{"example.com.", "/health", Target{}, false, false},
+		{"custom.example.org", "/health", Target{Service: "shop"}, true, true},
 		// 5. default takes the rest.
-		{"example.com", "/", Target{Service: "www"}, true, true},
+		{"elsewhere.net", "/", Target{Service: "www"}, true, true},
 		{"elsewhere.net", "/anything", Target{Service: "www"}, true, true},
 	}
 	for _, tt := range tests {
