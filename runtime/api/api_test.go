@@ -21,7 +21,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tenement/ten/migrations"
-	"github.com/tenement/ten/runtime/logs"
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
@@ -453,7 +452,7 @@ func TestLogsQueryAndStream(t *testing.T) {
 	insertLog(t, f.db, "api", "alice", "stdout", "hello again")
 
 	_, body, _ := f.call(t, f.admin, "GET", "/api/logs?process=api&id=alice&search=hello", "")
-	var es []logs.Entry
+	var es []LogEntry
 	json.Unmarshal([]byte(body), &es)
 	if len(es) != 2 || es[0].Message != "hello world" || es[1].Message != "hello again" {
 		t.Errorf("search %s", body)
@@ -500,8 +499,8 @@ func TestLogsQueryAndStream(t *testing.T) {
 			data = ""
 		}
 	}
-	var e logs.Entry
-	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Message != "live line" || e.Service != "api" || e.InstanceID != "alice" {
+	var e LogEntry
+	if err := json.Unmarshal([]byte(data), &e); err != nil || e.Message != "live line" || e.Process != "api" || e.InstanceID != "alice" {
 		t.Errorf("event %q %v", data, err)
 	}
 	// Shutdown ends open streams.

@@ -148,7 +148,7 @@ func TestReferenceShowsEveryJSONShape(t *testing.T) {
 		"Error": Error{}, "Instance": Instance{}, "SpawnRequest": SpawnRequest{}, "SpawnResponse": SpawnResponse{},
 		"WeightRequest": WeightRequest{}, "WeightResponse": WeightResponse{}, "HealthResponse": HealthResponse{},
 		"DeployRequest": DeployRequest{}, "DeployResponse": DeployResponse{}, "RouteRequest": RouteRequest{},
-		"RouteResponse": RouteResponse{}, "Health": Health{}, "logs.Entry": logs.Entry{},
+		"RouteResponse": RouteResponse{}, "Health": Health{}, "LogEntry": LogEntry{},
 		"logs.Span": logs.Span{},
 	} {
 		required, optional := jsonFields(v)

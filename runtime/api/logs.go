@@ -70,7 +70,11 @@ func (a *API) queryLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slices.Reverse(es)
-	writeJSON(w, http.StatusOK, es)
+	out := make([]LogEntry, len(es))
+	for i, e := range es {
+		out[i] = NewLogEntry(e)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // streamLogs sends matching entries as server-sent events ("data: {json}")
@@ -143,7 +147,7 @@ func (a *API) streamLogs(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	err := logs.FollowEvery(ctx, a.opts.DB, f, a.opts.FollowInterval, func(e logs.Entry) error {
-		b, err := json.Marshal(e)
+		b, err := json.Marshal(NewLogEntry(e))
 		if err != nil {
 			return err
 		}

@@ -255,9 +255,15 @@ func (q LogQuery) path(base string) string {
 
 // Logs returns matching log lines, oldest first.
 func (c *Client) Logs(ctx context.Context, q LogQuery) ([]logs.Entry, error) {
-	var out []logs.Entry
-	err := c.do(ctx, http.MethodGet, q.path("/api/logs"), nil, &out)
-	return out, err
+	var got []api.LogEntry
+	if err := c.do(ctx, http.MethodGet, q.path("/api/logs"), nil, &got); err != nil {
+		return nil, err
+	}
+	out := make([]logs.Entry, len(got))
+	for i, e := range got {
+		out[i] = e.Entry()
+	}
+	return out, nil
 }
 
 // LogRange returns the time range the lines selected by q cover (its

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/logs"
 )
 
@@ -33,12 +34,12 @@ func (c *Client) FollowLogs(ctx context.Context, q LogQuery, connected func(), f
 		case line == "":
 			// End of an event.
 			if data.Len() > 0 {
-				var e logs.Entry
+				var e api.LogEntry
 				if err := json.Unmarshal([]byte(data.String()), &e); err != nil {
 					return fmt.Errorf("log stream: bad event: %w", err)
 				}
 				data.Reset()
-				if err := fn(e); err != nil {
+				if err := fn(e.Entry()); err != nil {
 					return err
 				}
 			}
