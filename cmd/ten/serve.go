@@ -33,8 +33,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Start the HTTP server: reverse proxy, supervisor and API",
 		Long: `Start the server. Requests for {id}.{service}.{domain} go to that instance,
 waking it if it is idle; requests for {service}.{domain} go to the
-service's instances by weight. /health, /metrics and the REST API under
-/api are served on every other host name.
+service's instances by weight. Host names are compared in lower case. The
+[routing] table of tenement.toml adds host, wildcard, path-prefix and
+default routes. /health, /metrics and the REST API under /api are served
+on every other request, and always on the bare domain.
 
 On SIGTERM or SIGINT the server stops accepting connections, lets in-flight
 requests finish, then stops the tenants it started. If another ten serve
