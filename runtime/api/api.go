@@ -28,12 +28,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tenement/ten/runtime/logs"
+	"github.com/tenement/ten/runtime/router"
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
@@ -65,7 +65,7 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed when counting failed authentications ([settings]
 	// trusted_proxies).
-	TrustedProxies []netip.Prefix
+	TrustedProxies router.TrustedProxies
 	Logger         *slog.Logger
 	Now            func() time.Time
 	// FollowInterval is how often /api/logs/stream polls; default 250ms.

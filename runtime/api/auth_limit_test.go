@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/runtime/router"
 )
 
 func (f *fixture) callFrom(t *testing.T, xff, token string) (int, http.Header) {
@@ -76,7 +78,7 @@ func TestAuthFailuresLimitedPerTokenPrefix(t *testing.T) {
 // client behind Caddy or nginx cannot lock out another; without it the
 // header is the client's to forge and is ignored.
 func TestAuthFailuresPerForwardedClientBehindTrustedProxy(t *testing.T) {
-	trusted, err := ParseTrustedProxies([]string{"127.0.0.1"})
+	trusted, err := router.ParseTrustedProxies([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestAuthFailuresPerForwardedClientBehindTrustedProxy(t *testing.T) {
 }
 
 func TestClientAddr(t *testing.T) {
-	trusted, err := ParseTrustedProxies([]string{"127.0.0.1", "10.0.0.0/8", "::1"})
+	trusted, err := router.ParseTrustedProxies([]string{"127.0.0.1", "10.0.0.0/8", "::1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +134,11 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestParseTrustedProxiesNamesTheBadEntry(t *testing.T) {
-	_, err := ParseTrustedProxies([]string{"10.0.0.0/8", "proxy.local"})
+	_, err := router.ParseTrustedProxies([]string{"10.0.0.0/8", "proxy.local"})
 	if err == nil || !strings.Contains(err.Error(), `"proxy.local"`) {
 		t.Errorf("err = %v", err)
 	}
-	got, err := ParseTrustedProxies([]string{"10.1.2.3/8", "::ffff:127.0.0.1"})
+	got, err := router.ParseTrustedProxies([]string{"10.1.2.3/8", "::ffff:127.0.0.1"})
 	if err != nil || got[0] != netip.MustParsePrefix("10.0.0.0/8") || !got[1].Contains(netip.MustParseAddr("127.0.0.1")) {
 		t.Errorf("got %v, %v", got, err)
 	}

@@ -1,31 +1,13 @@
 package api
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-)
 
-// ParseTrustedProxies reads the [settings] trusted_proxies entries: IP
-// addresses or CIDR prefixes ("127.0.0.1", "10.0.0.0/8", "::1").
-func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(entries))
-	for _, e := range entries {
-		if p, err := netip.ParsePrefix(e); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q is neither an IP address nor a CIDR prefix (e.g. 127.0.0.1 or 10.0.0.0/8)", e)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
-}
+	"github.com/tenement/ten/runtime/router"
+)
 
 // clientAddr is the address failed authentications are counted against.
 // It is the connection's peer, unless the peer is one of trusted (the
@@ -34,13 +16,13 @@ func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {
 // the address it saw and only the entries our own proxies wrote can be
 // believed. Behind Caddy or nginx without trusted_proxies, every client is
 // the proxy's address.
-func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+func clientAddr(r *http.Request, trusted router.TrustedProxies) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	peer, err := netip.ParseAddr(host)
-	if err != nil || !isTrusted(peer.Unmap(), trusted) {
+	if err != nil || !trusted.Contains(peer) {
 		return host
 	}
 	hops := r.Header.Values("X-Forwarded-For")
@@ -55,21 +37,12 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 				return client
 			}
 			client = a.String()
-			if !isTrusted(a, trusted) {
+			if !trusted.Contains(a) {
 				return client
 			}
 		}
 	}
 	return client
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // parseHop reads one X-Forwarded-For entry: an address, possibly with a

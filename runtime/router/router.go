@@ -55,6 +55,11 @@ type Options struct {
 	Timeout func(service string) time.Duration
 	// Routes are the [routing] rules of tenement.toml (see Routes).
 	Routes Routes
+	// TrustedProxies, when set, are the only peers whose forwarding
+	// headers reach the tenant; from any other peer the tenant sees ten's
+	// own view (the peer's address, http, the Host). When empty, the
+	// headers pass as they came (a proxy in front is assumed), as before.
+	TrustedProxies TrustedProxies
 	// Observe, if set, is called after every proxied request.
 	Observe func(Result)
 	Logger  *slog.Logger
@@ -93,7 +98,7 @@ func New(opts Options) *Router {
 	rt := &Router{domain: asciiLower(strings.TrimSuffix(opts.Domain, ".")), observe: opts.Observe, log: log}
 	rt.rules, rt.bad = compile(opts.Routes)
 	rt.proxy = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
+		Rewrite:      rewriter(opts.TrustedProxies),
 		Transport:    &acquirer{backend: opts.Backend, base: base, timeout: timeout},
 		BufferPool:   bufferPool{},
 		ErrorHandler: rt.proxyError,
@@ -152,25 +157,35 @@ func (rt *Router) Proxy(w http.ResponseWriter, r *http.Request, t Target) {
 	}
 }
 
-// rewrite turns the inbound request into the outbound one. The host is a
+// rewriter turns the inbound request into the outbound one. The host is a
 // placeholder: the acquirer puts the instance's address there.
-func rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = placeholderHost
-	// The tenant sees the query string byte for byte and the Host the client
-	// asked for, as tenement passes them.
-	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
-	pr.Out.Host = pr.In.Host
-	pr.Out.Header.Del(hopsHeader)
-	// A TLS-terminating proxy in front (Caddy) has set these; the tenant
-	// needs the client's view (https, the public host), not ours. Keep
-	// them and only append the hop we saw to X-Forwarded-For.
-	in := pr.In.Header
-	pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
-	pr.SetXForwarded()
-	for _, h := range []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v, ok := in[h]; ok {
-			pr.Out.Header[h] = v
+func rewriter(trusted TrustedProxies) func(*httputil.ProxyRequest) {
+	return func(pr *httputil.ProxyRequest) {
+		pr.Out.URL.Scheme = "http"
+		pr.Out.URL.Host = placeholderHost
+		// The tenant sees the query string byte for byte and the Host the
+		// client asked for, as tenement passes them.
+		pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+		pr.Out.Host = pr.In.Host
+		pr.Out.Header.Del(hopsHeader)
+		if len(trusted) > 0 && !trusted.Peer(pr.In.RemoteAddr) {
+			// Not from our proxy: the client's forwarding headers are its
+			// own invention. ReverseProxy has removed them from Out; say
+			// what we saw.
+			pr.SetXForwarded()
+			return
+		}
+		// A TLS-terminating proxy in front (Caddy) has set these; the
+		// tenant needs the client's view (https, the public host), not
+		// ours. Keep them and only append the hop we saw to
+		// X-Forwarded-For.
+		in := pr.In.Header
+		pr.Out.Header["X-Forwarded-For"] = in["X-Forwarded-For"]
+		pr.SetXForwarded()
+		for _, h := range []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v, ok := in[h]; ok {
+				pr.Out.Header[h] = v
+			}
 		}
 	}
 }

@@ -155,13 +155,19 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 
+	trusted, err := router.ParseTrustedProxies(cfg.Settings.TrustedProxies)
+	if err != nil {
+		sup.Shutdown(context.Background(), !opts.KeepTenants)
+		return err
+	}
 	rt := router.New(router.Options{
-		Backend: sup,
-		Domain:  opts.Domain,
-		Routes:  router.Routes{Default: cfg.Routing.Default, Subdomain: cfg.Routing.Subdomain, Path: cfg.Routing.Path},
-		Timeout: requestTimeout(cfg),
-		Observe: metrics.ObserveProxy,
-		Logger:  log.With("component", "router"),
+		TrustedProxies: trusted,
+		Backend:        sup,
+		Domain:         opts.Domain,
+		Routes:         router.Routes{Default: cfg.Routing.Default, Subdomain: cfg.Routing.Subdomain, Path: cfg.Routing.Path},
+		Timeout:        requestTimeout(cfg),
+		Observe:        metrics.ObserveProxy,
+		Logger:         log.With("component", "router"),
 	})
 	for _, w := range rt.Warnings() {
 		log.Warn("ignoring routing rule", "rule", w)
@@ -173,11 +179,6 @@ func Run(ctx context.Context, opts Options) error {
 	policy := logPolicy(cfg.Settings)
 	stopRetention := runRetention(db.DB, policy, sup.IsSupervisor, log.With("component", "logs"))
 	defer stopRetention()
-	trusted, err := api.ParseTrustedProxies(cfg.Settings.TrustedProxies)
-	if err != nil {
-		sup.Shutdown(context.Background(), !opts.KeepTenants)
-		return err
-	}
 	apiHandler := api.New(api.Options{
 		TrustedProxies: trusted,
 		Backend:        sup,
