@@ -65,6 +65,10 @@ func (a *API) queryLogs(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		if r.Context().Err() != nil {
+			clientGone(w, a.log, "query logs", r)
+			return
+		}
 		a.log.Error("query logs", "err", err)
 		writeError(w, http.StatusInternalServerError, "cannot query logs")
 		return
@@ -89,6 +93,10 @@ func (a *API) streamLogs(w http.ResponseWriter, r *http.Request) {
 	// Fix the starting point before answering, so that nothing logged
 	// after the client saw the response headers can be missed.
 	if err := a.opts.DB.QueryRowContext(r.Context(), "SELECT COALESCE(MAX(id), 0) FROM logs").Scan(&f.SinceID); err != nil {
+		if r.Context().Err() != nil {
+			clientGone(w, a.log, "stream logs", r)
+			return
+		}
 		a.log.Error("stream logs", "err", err)
 		writeError(w, http.StatusInternalServerError, "cannot read logs")
 		return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -93,3 +94,24 @@ func (r *statusRecorder) Header() http.Header {
 }
 func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
+
+// A log query whose client has gone away is a 499, not a 500.
+func TestCancelledLogQueryIsNotA500(t *testing.T) {
+	f := newFixture(t)
+	a := New(Options{Backend: f.sup, DB: f.db})
+	admin, err := a.Tokens().Issue(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/logs", "/api/logs/stream"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		cancel()
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, req)
+		if rec.Code != StatusClientClosedRequest {
+			t.Errorf("%s cancelled: %d %s, want %d", path, rec.Code, rec.Body, StatusClientClosedRequest)
+		}
+	}
+}
