@@ -59,19 +59,26 @@ TESTAPP_NAME = "{id}"
 		}
 	}
 
-	// Repeated failed authentication is throttled per client.
+	// Repeated failed authentication is throttled per (client, token
+	// prefix), and never refuses the valid token (issue 13 defect 3).
 	bad := http.Header{"Authorization": {"Bearer ten_wrong"}}
 	for i := range 10 {
 		if code, _, _ := second.request(t, "GET", "", "/api/instances", nil, bad); code != http.StatusUnauthorized {
 			t.Fatalf("bad token %d: %d", i, code)
 		}
 	}
-	code, _, hdr := second.request(t, "GET", "", "/api/instances", nil, http.Header{"Authorization": {"Bearer " + admin}})
+	code, _, hdr := second.request(t, "GET", "", "/api/instances", nil, bad)
 	if secs, _ := strconv.Atoi(hdr.Get("Retry-After")); code != http.StatusTooManyRequests || secs < 1 || secs > 60 {
-		t.Errorf("after 10 failures: %d, Retry-After %q", code, hdr.Get("Retry-After"))
+		t.Errorf("11th wrong token: %d, Retry-After %q", code, hdr.Get("Retry-After"))
 	}
-	if r := e.cli(t, second, "ps"); r.code != 1 || r.stderr != "ten: too many failed authentication attempts; retry later\n" {
-		t.Errorf("ps while throttled: %d %q", r.code, r.stderr)
+	if code, _, _ := second.request(t, "GET", "", "/api/instances", nil, http.Header{"Authorization": {"Bearer " + admin}}); code != http.StatusOK {
+		t.Errorf("admin token after 10 failures: %d, want 200", code)
+	}
+	if r := e.cli(t, second, "ps"); r.code != 0 {
+		t.Errorf("ps with the admin token while wrong tokens are throttled: %d %q", r.code, r.stderr)
+	}
+	if r := e.cli(t, second, "ps", "--token", "ten_wrong"); r.code != 1 || r.stderr != "ten: too many failed authentication attempts; retry later\n" {
+		t.Errorf("ps with the throttled wrong token: %d %q", r.code, r.stderr)
 	}
 	// Tenant traffic is not affected.
 	if ti := second.tenant(t, "a.api.localhost", "/"); ti.PID != pids["a"] {
