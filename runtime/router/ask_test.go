@@ -22,7 +22,7 @@ func TestAskHandlerAllowsOnlyRoutableNames(t *testing.T) {
 		{"EXAMPLE.com.", 200},
 		{"notes.example.com", 200},
 		{"alice.notes.example.com", 200},
-		{"Alice.Notes.example.com", 404}, // instance ids and services are matched as written
+		{"Alice.Notes.example.com", 200}, // hosts are lower-cased before routing: this is notes:alice
 		{"bob.notes.example.com", 404},   // no such instance
 		{"alice.api.example.com", 404},   // alice is not an instance of api
 		{"junk.example.com", 404},        // no such service
