@@ -25,6 +25,11 @@ import (
 // flush_batch writes them, an Argon2id admin token in config
 // (auth.rs:24-31, :50) and tenant tokens for alice and bob found by
 // token_prefix. The file is left 0644, as tenement created it.
+// tenementLogsAt is when tenement wrote the test's log lines: an hour ago,
+// inside the default log_retention_days, so the server's first retention
+// pass keeps them.
+var tenementLogsAt = time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+
 func writeTenementDB(t *testing.T, dataDir string) tenementdb.Tokens {
 	t.Helper()
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -39,10 +44,10 @@ func writeTenementDB(t *testing.T, dataDir string) tenementdb.Tokens {
 		TenantColumn: "tenant",
 		Tenants:      []string{"alice", "bob"},
 		Logs: []tenementdb.LogRow{
-			{Time: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), Level: "stdout", Process: "api", Instance: "prod", Message: "listening on port 8080"},
-			{Time: time.Date(2025, 3, 1, 9, 0, 1, 0, time.UTC), Level: "stderr", Process: "api", Instance: "prod", Message: "upstream timeout talking to billing"},
-			{Time: time.Date(2025, 3, 1, 9, 0, 2, 0, time.UTC), Level: "stdout", Process: "web", Instance: "alice", Message: "alice rendered her invoices page"},
-			{Time: time.Date(2025, 3, 1, 9, 0, 3, 0, time.UTC), Level: "stdout", Process: "web", Instance: "bob", Message: "bob rendered his invoices page"},
+			{Time: tenementLogsAt, Level: "stdout", Process: "api", Instance: "prod", Message: "listening on port 8080"},
+			{Time: tenementLogsAt.Add(1 * time.Second), Level: "stderr", Process: "api", Instance: "prod", Message: "upstream timeout talking to billing"},
+			{Time: tenementLogsAt.Add(2 * time.Second), Level: "stdout", Process: "web", Instance: "alice", Message: "alice rendered her invoices page"},
+			{Time: tenementLogsAt.Add(3 * time.Second), Level: "stdout", Process: "web", Instance: "bob", Message: "bob rendered his invoices page"},
 		},
 	})
 	if err != nil {
@@ -94,7 +99,7 @@ func TestServeAdoptsTenementV022Database(t *testing.T) {
 		return code, es
 	}
 	code, es := search(toks.Admin, "search="+url.QueryEscape("upstream timeout"))
-	if code != 200 || len(es) != 1 || es[0].Service != "api" || es[0].InstanceID != "prod" || !es[0].Timestamp.Equal(time.Date(2025, 3, 1, 9, 0, 1, 0, time.UTC)) {
+	if code != 200 || len(es) != 1 || es[0].Service != "api" || es[0].InstanceID != "prod" || !es[0].Timestamp.Equal(tenementLogsAt.Add(1 * time.Second)) {
 		t.Errorf("admin search for tenement's log line: %d %+v", code, es)
 	}
 
