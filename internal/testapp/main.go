@@ -10,6 +10,8 @@
 //	/slow?ms=N   sleeps N ms (or until the client goes away), then 200
 //	/crash       exits with status 1 after answering
 //	/exit?code=N exits with status N after answering
+//	/alloc?mb=N  allocates N MiB more, touches every page and keeps it
+//	/write?mb=N&file=F  writes an N MiB file F in its working directory
 //
 // It writes one line per request to stdout and a start-up line to stderr.
 // Environment knobs for tests:
@@ -23,6 +25,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,6 +35,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -72,6 +77,8 @@ func main() {
 	mux.HandleFunc("/sse", sse)
 	mux.HandleFunc("/slow", slow)
 	mux.HandleFunc("/crash", exitWith(1))
+	mux.HandleFunc("/alloc", alloc)
+	mux.HandleFunc("/write", writeFile)
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
 		exitWith(code)(w, r)
@@ -82,6 +89,44 @@ func main() {
 		fmt.Fprintf(os.Stderr, "testapp: serve: %v\n", err)
 		os.Exit(2)
 	}
+}
+
+// held keeps what /alloc allocated reachable, so that it stays resident.
+var (
+	heldMu sync.Mutex
+	held   [][]byte
+)
+
+func alloc(w http.ResponseWriter, r *http.Request) {
+	mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
+	if err != nil || mb <= 0 {
+		http.Error(w, "want ?mb=N", http.StatusBadRequest)
+		return
+	}
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	for range mb {
+		b := make([]byte, 1<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1 // touch every page: resident, not just reserved
+		}
+		held = append(held, b)
+	}
+	fmt.Fprintf(w, "holding %d MiB\n", len(held))
+}
+
+func writeFile(w http.ResponseWriter, r *http.Request) {
+	mb, err := strconv.Atoi(r.URL.Query().Get("mb"))
+	name := r.URL.Query().Get("file")
+	if err != nil || mb <= 0 || name == "" || strings.ContainsAny(name, "/\\") {
+		http.Error(w, "want ?mb=N&file=NAME", http.StatusBadRequest)
+		return
+	}
+	if err := os.WriteFile(name, bytes.Repeat([]byte{'x'}, mb<<20), 0o600); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintf(w, "wrote %d MiB to %s\n", mb, name)
 }
 
 func logRequests(h http.Handler) http.Handler {

@@ -100,6 +100,9 @@ func (p *parser) checkService(name string, s *Service) {
 	p.nonNegative(at("startup_timeout"), s.StartupTimeout)
 	p.nonNegative(at("request_timeout"), s.RequestTimeout)
 	p.nonNegative(at("storage_quota_mb"), s.StorageQuotaMB)
+	if s.StorageEnforce && s.StorageQuotaMB <= 0 {
+		p.errorf(at("storage_enforce"), "set storage_quota_mb, or remove storage_enforce", "storage_enforce needs a storage_quota_mb to enforce")
+	}
 	p.nonNegative(at("memory_limit_mb"), s.MemoryLimitMB)
 	if p.nonNegative(at("cpu_shares"), s.CPUShares) && s.CPUShares > 10000 {
 		p.errorf(at("cpu_shares"), "100 is normal priority", "%d is out of range; the cgroup weight is 1 to 10000", s.CPUShares)

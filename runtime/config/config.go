@@ -120,6 +120,7 @@ type Service struct {
 	RequestTimeout int               `json:"request_timeout"` // seconds, default 30
 	StoragePersist bool              `json:"storage_persist"`
 	StorageQuotaMB int               `json:"storage_quota_mb"` // 0 means no quota
+	StorageEnforce bool              `json:"storage_enforce"`  // refuse to start an instance over its quota
 	MemoryLimitMB  int               `json:"memory_limit_mb"`  // 0 means no limit
 	CPUShares      int               `json:"cpu_shares"`       // cgroup cpu.weight 1-10000; 0 means unset
 

@@ -363,7 +363,8 @@ var tlsFields = fieldSet[TLS]{
 	"dns_provider": strField(func(t *TLS) *string { return &t.DNSProvider }),
 }
 
-// serviceFields lists every key tenement v0.2.x accepts in a service table
+// serviceFields lists every key tenement v0.2.x accepts in a service table,
+// and ten's storage_enforce,
 // except runtime, which service handles because it interacts with isolation.
 var serviceFields = fieldSet[Service]{
 	"command":          strField(func(s *Service) *string { return &s.Command }),
@@ -380,6 +381,7 @@ var serviceFields = fieldSet[Service]{
 	"request_timeout":  intField(func(s *Service) *int { return &s.RequestTimeout }),
 	"storage_persist":  boolField(func(s *Service) *bool { return &s.StoragePersist }),
 	"storage_quota_mb": intField(func(s *Service) *int { return &s.StorageQuotaMB }),
+	"storage_enforce":  boolField(func(s *Service) *bool { return &s.StorageEnforce }),
 	"memory_limit_mb":  intField(func(s *Service) *int { return &s.MemoryLimitMB }),
 	"cpu_shares":       intField(func(s *Service) *int { return &s.CPUShares }),
 	"socket":           strField(func(s *Service) *string { return &s.Socket }),

@@ -167,6 +167,7 @@ func (s *Supervisor) checkLiveness() {
 		if SameProcess(p.pid, p.startTime) {
 			continue
 		}
+		p.exitErr = s.afterExit(in, p, nil, nil)
 		p.markExited()
 		s.onExit(in, p)
 	}

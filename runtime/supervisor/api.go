@@ -114,6 +114,20 @@ type Instance struct {
 	// LogPath is the stdout log file; logs.FilesFromPath gives both.
 	LogPath string `json:"log_path"`
 	Adopted bool   `json:"adopted"` // started by another server, not our child
+
+	// LastExit is how the last process ended: "oom" (killed at its memory
+	// limit), "exit N", "signal NAME", or "unknown" (an adopted process);
+	// empty if none has ended under this server. OOMKills counts the "oom"
+	// ones. Cgroup is the current process's cgroup path, if it has limits.
+	LastExit string `json:"last_exit,omitempty"`
+	OOMKills int    `json:"oom_kills"`
+	Cgroup   string `json:"cgroup,omitempty"`
+
+	// Storage of the data directory, measured every health interval
+	// (storage.go); the quota is 0 when there is none.
+	StorageUsedBytes  int64 `json:"storage_used_bytes"`
+	StorageQuotaBytes int64 `json:"storage_quota_bytes"`
+	StorageOverQuota  bool  `json:"storage_over_quota"`
 }
 
 // Name returns "service:id".
@@ -150,6 +164,9 @@ const (
 	EventIdle      EventKind = "idle"
 	EventWoken     EventKind = "woken"
 	EventAdopted   EventKind = "adopted"
+	// EventOOMKilled: the kernel killed the process at its memory limit;
+	// exited (and the restart policy) follow as for any exit.
+	EventOOMKilled EventKind = "oom_killed"
 
 	// Lease events concern the server, not an instance: Event.Instance
 	// is zero but for Owner, the server that holds the lease afterwards.
@@ -216,4 +233,8 @@ type Options struct {
 	// so it may call List or Get. It should not block: the API uses it to
 	// count restarts for Prometheus.
 	OnEvent func(Event)
+
+	// AllowUnlimited runs services with memory_limit_mb or cpu_shares
+	// without limits where no cgroup can be made; without it New fails.
+	AllowUnlimited bool
 }

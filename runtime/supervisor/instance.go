@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenement/ten/runtime/cgroup"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -33,6 +34,9 @@ type inst struct {
 	healthFails int
 	crashes     []time.Time // automatic restarts inside restart_window
 	lastErr     error       // why it last exited or failed, for messages
+	lastExit    string      // how its last process ended (see Instance.LastExit)
+	oomKills    int         // processes the OOM killer stopped, while this server watched
+	storage     storageUsage
 
 	proc *process // the running process; nil when there is none
 	op   *op      // the transition in progress (start or stop); nil when settled
@@ -50,6 +54,10 @@ type process struct {
 	doneOnce sync.Once
 
 	stopping bool // guarded by Supervisor.mu: we are stopping it on purpose
+
+	// cgroup is the process's group (limits.go); nil without limits. Set
+	// before the process starts, or for an adopted one under Supervisor.mu.
+	cgroup *cgroup.Group
 }
 
 // markExited closes done, once.
@@ -107,7 +115,10 @@ func (in *inst) snapshot() Instance {
 		Owner:       in.owner,
 		LogPath:     in.logPath,
 		Adopted:     in.adopted,
+		LastExit:    in.lastExit,
+		OOMKills:    in.oomKills,
 	}
+	in.storage.fill(&i, in.svc)
 	if in.lastErr != nil && in.state != StateRunning {
 		i.Error = in.lastErr.Error()
 	}
@@ -116,6 +127,9 @@ func (in *inst) snapshot() Instance {
 		i.Port = p.port
 		i.Addr = p.addr()
 		i.ProcStartTime = p.startTime
+		if p.cgroup != nil {
+			i.Cgroup = p.cgroup.Path()
+		}
 	}
 	return i
 }

@@ -26,12 +26,6 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	if err := checkIsolation(svc.Isolation); err != nil {
 		return nil, err
 	}
-	if svc.MemoryLimitMB > 0 || svc.CPUShares > 0 {
-		// Recorded in the configuration, not enforced yet: enforcing needs
-		// a delegated cgroup v2 subtree, which a plain service may not have.
-		s.log.Debug("resource limits are not enforced", "instance", in.key.String(),
-			"memory_limit_mb", svc.MemoryLimitMB, "cpu_shares", svc.CPUShares)
-	}
 
 	dir := s.instanceDir(in.key)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -78,11 +72,17 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	if err := applyIsolation(cmd.SysProcAttr, svc.Isolation); err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	group, started, err := s.enforceLimits(in, cmd)
+	if err != nil {
+		return nil, err
+	}
+	err = cmd.Start()
+	started(err == nil)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", command, err)
 	}
 
-	p := &process{pid: cmd.Process.Pid, port: port, done: make(chan struct{})}
+	p := &process{pid: cmd.Process.Pid, port: port, done: make(chan struct{}), cgroup: group}
 	p.startTime, err = ProcStartTime(p.pid)
 	if err != nil {
 		// It died at once; Wait below reports how.
@@ -93,10 +93,10 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 		if err == nil && !st.Success() {
 			err = exitError(st)
 		}
-		p.exitErr = err
 		// Reap stragglers the tenant left in its group (a shell's
 		// background jobs), so that they do not hold its port.
 		killGroup(p.pid, syscall.SIGKILL)
+		p.exitErr = s.afterExit(in, p, st, err)
 		p.markExited()
 		s.onExit(in, p)
 	}()

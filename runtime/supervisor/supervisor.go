@@ -27,6 +27,7 @@ type Supervisor struct {
 	log     *slog.Logger
 	now     func() time.Time
 	indexer *logs.Indexer
+	lim     *limiter // resource limits (limits.go)
 
 	// life is the Supervisor's lifetime: loops and transitions run under it
 	// (never under a caller's context, so that one impatient request does
@@ -156,6 +157,9 @@ func New(opts Options) (*Supervisor, error) {
 		supervising: make(chan struct{}),
 		changed:     make(chan struct{}),
 	}
+	if s.lim, err = newLimiter(opts.Config, dataDir, opts.AllowUnlimited, opts.Logger); err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	s.indexer = logs.NewIndexer(opts.DB, logs.IndexerOptions{
 		Interval: opts.LogPollInterval,
 		Logger:   opts.Logger,
@@ -256,6 +260,7 @@ func (s *Supervisor) Start(ctx context.Context) error {
 func (s *Supervisor) startLoops() {
 	s.goLoop(func(ctx context.Context) { s.indexer.Run(ctx) })
 	s.goLoop(s.livenessLoop)
+	s.goLoop(s.storageLoop)
 	s.goLoop(s.followLoop)
 	s.leaseWG.Add(1)
 	go func() {

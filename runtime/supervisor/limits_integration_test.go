@@ -1,0 +1,262 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tenement/ten/runtime/cgroup"
+	"github.com/tenement/ten/runtime/config"
+)
+
+// These tests run real tenants in real cgroups of this host (v1 on a
+// hybrid host, v2 where the unified hierarchy has the controllers). They
+// are skipped where ten could not make a cgroup (not root, no
+// controller): TestLimitsRefusedWhereNoCgroupCanBeMade covers that case.
+
+// requireCgroups skips unless cgroups with memory and cpu limits can be
+// made here, and removes the base group of dataDir at the end.
+func requireCgroups(t *testing.T, dataDir string) *cgroup.Manager {
+	t.Helper()
+	m, err := cgroup.Detect(dataDir)
+	if err == nil {
+		err = m.Check(cgroup.Limits{MemoryMB: 1, CPUWeight: 1})
+	}
+	if err != nil {
+		t.Skipf("cgroups cannot be made here: %v", err)
+	}
+	t.Cleanup(func() { removeBase(dataDir) })
+	return m
+}
+
+// removeBase removes the (empty) per-installation group directories.
+func removeBase(dataDir string) {
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu"} {
+		os.Remove(filepath.Join(root, cgroup.Base(dataDir)))
+	}
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// limitedEnv starts a supervisor whose service web has the given
+// modifications, logging to the returned buffer.
+func limitedEnv(t *testing.T, mods ...func(*config.Service)) (*env, *cgroup.Manager, *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	m := requireCgroups(t, dir)
+	logs := &syncBuffer{}
+	bin := testapp(t)
+	cfg := testConfig(dir)
+	db := openDB(t, dir)
+	e := newEnvAt(t, dir, cfg, db, func(cfg *config.Config, o *Options) {
+		cfg.Services["web"] = appService(bin, mods...)
+		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter()), nil))
+	})
+	if err := e.s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e, m, logs
+}
+
+func testLogWriter() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+func readTrim(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestOOMKilledTenantIsRestartedAndReported: a tenant with a 64 MB limit
+// that allocates 200 MB is killed by the kernel inside its cgroup; ten
+// says why (log line, last_exit "oom", an oom_killed event, the error),
+// and the restart policy starts it again, in a new group with the same
+// limit.
+func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
+	e, m, logs := limitedEnv(t, func(s *config.Service) { s.MemoryLimitMB = 64 })
+	first, err := e.s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := m.Open(cgroup.GroupName("web", "alice"))
+	if !ok || !g.Contains(first.PID) || first.Cgroup != g.Path() {
+		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", first.PID, first.Cgroup)
+	}
+	limitFile := "memory.max"
+	if m.Version() == 1 {
+		limitFile = "memory.limit_in_bytes"
+	}
+	if got := readTrim(t, g.File(limitFile)); got != strconv.Itoa(64<<20) {
+		t.Fatalf("%s = %s, want %d", limitFile, got, 64<<20)
+	}
+
+	// The request dies with the tenant.
+	c := &http.Client{Timeout: 30 * time.Second}
+	if resp, err := c.Get("http://" + first.Addr + "/alloc?mb=200"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("the tenant allocated 200 MB under a 64 MB limit: %s", body)
+	}
+
+	waitFor(t, 30*time.Second, "oom_killed, then restarted", func() bool {
+		return e.events.count(EventOOMKilled, "web:alice") == 1 && e.events.count(EventRestarted, "web:alice") == 1
+	})
+	now, _ := e.s.Get("web", "alice")
+	if now.State != StateRunning || now.PID == first.PID {
+		t.Fatalf("after the OOM kill: %+v, want running with a new pid", now)
+	}
+	if now.LastExit != ExitOOM || now.OOMKills != 1 {
+		t.Fatalf("last_exit %q, oom_kills %d; want oom, 1", now.LastExit, now.OOMKills)
+	}
+	if ev := e.events.last(EventExited, "web:alice"); !errors.Is(ev.Err, errOOM) || !strings.Contains(ev.Err.Error(), "limit 64 MB") {
+		t.Fatalf("exited event error %v, want out of memory (limit 64 MB)", ev.Err)
+	}
+	const line = "instance web:alice killed: out of memory (limit 64 MB)"
+	if !strings.Contains(logs.String(), line) {
+		t.Fatalf("log lacks %q:\n%s", line, logs.String())
+	}
+	g2, ok := m.Open(cgroup.GroupName("web", "alice"))
+	if !ok || !g2.Contains(now.PID) || readTrim(t, g2.File(limitFile)) != strconv.Itoa(64<<20) {
+		t.Fatalf("the restarted pid %d is not in a group with the limit", now.PID)
+	}
+	if n, err := g2.OOMKills(); err != nil || n != 0 {
+		t.Fatalf("the new group's OOM counter is %d (%v): the old group was not replaced", n, err)
+	}
+}
+
+// TestCPUWeightAppliedAndGroupRemovedOnStop reads the cpu weight from the
+// running tenant's own group, and checks that stopping the instance
+// removes the group.
+func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
+	e, m, _ := limitedEnv(t, func(s *config.Service) { s.CPUShares = 200 })
+	in, err := e.s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := m.Open(cgroup.GroupName("web", "alice"))
+	if !ok || !g.Contains(in.PID) {
+		t.Fatalf("pid %d not in its group", in.PID)
+	}
+	file, want := "cpu.weight", "200"
+	if m.Version() == 1 {
+		file, want = "cpu.shares", "2048" // 200 * 1024 / 100
+	}
+	if got := readTrim(t, g.File(file)); got != want {
+		t.Fatalf("%s = %s, want %s", file, got, want)
+	}
+	if err := e.s.Stop(context.Background(), "web", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Open(cgroup.GroupName("web", "alice")); ok {
+		t.Fatal("the group outlived the stopped instance")
+	}
+}
+
+// TestUnlimitedServiceHasNoCgroup: services without limits are not put
+// in groups of ten's.
+func TestUnlimitedServiceHasNoCgroup(t *testing.T) {
+	e, m, _ := limitedEnv(t)
+	in, err := e.s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Open(cgroup.GroupName("web", "alice")); ok || in.Cgroup != "" {
+		t.Fatalf("a service without limits got a group (%q)", in.Cgroup)
+	}
+}
+
+// TestLimitsRefusedWhereNoCgroupCanBeMade runs New as an unprivileged
+// user, who cannot create cgroups: a service with limits is refused with
+// an error that names it and the way out, unless AllowUnlimited.
+func TestLimitsRefusedWhereNoCgroupCanBeMade(t *testing.T) {
+	if os.Getenv("SUPERVISOR_TEST_NEW_LIMITED") != "" {
+		newLimitedAndReport()
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the check as another user")
+	}
+	dir, err := os.MkdirTemp("", "ten-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	self, _ := os.Executable()
+	os.Chmod(filepath.Dir(self), 0o755) // the test binary's directory, for nobody
+	for _, tc := range []struct {
+		allow bool
+		want  string
+	}{
+		{false, `web (memory_limit_mb = 64, cpu_shares = 200): no cgroup can be made`},
+		{true, "started"},
+	} {
+		cmd := exec.Command(self, "-test.run=^TestLimitsRefusedWhereNoCgroupCanBeMade$")
+		cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_NEW_LIMITED="+dir, "SUPERVISOR_TEST_ALLOW="+strconv.FormatBool(tc.allow))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), tc.want) {
+			t.Fatalf("allow_unlimited=%v: output %q, want %q", tc.allow, out, tc.want)
+		}
+		if !tc.allow && !strings.Contains(string(out), "--allow-unlimited") {
+			t.Fatalf("the error does not say how to go on: %q", out)
+		}
+	}
+}
+
+// newLimitedAndReport is the unprivileged side of the test above.
+func newLimitedAndReport() {
+	dir := os.Getenv("SUPERVISOR_TEST_NEW_LIMITED")
+	db, err := sql.Open("sqlite", filepath.Join(dir, "x.db"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(0)
+	}
+	cfg := testConfig(dir)
+	cfg.Services["web"] = appService("/bin/true", func(s *config.Service) { s.MemoryLimitMB, s.CPUShares = 64, 200 })
+	_, err = New(Options{Config: cfg, DB: db, AllowUnlimited: os.Getenv("SUPERVISOR_TEST_ALLOW") == "true",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		fmt.Println(err)
+	} else {
+		fmt.Println("started")
+	}
+	os.Exit(0)
+}
