@@ -137,8 +137,8 @@ func TestFlatKey(t *testing.T) {
 		ok   bool
 	}{
 		{"low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n", 2, true}, // v2 memory.events
-		{"oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", 1, true},               // v1 memory.oom_control
-		{"oom_kill_disable 0\nunder_oom 0\n", 0, false},                          // v1 before Linux 4.13
+		{"oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", 1, true},                // v1 memory.oom_control
+		{"oom_kill_disable 0\nunder_oom 0\n", 0, false},                           // v1 before Linux 4.13
 	} {
 		n, ok := flatKey([]byte(tc.file), "oom_kill")
 		if n != tc.n || ok != tc.ok {
