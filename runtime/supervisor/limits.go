@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tenement/ten/runtime/cgroup"
 	"github.com/tenement/ten/runtime/config"
@@ -18,6 +19,8 @@ type limiter struct {
 	// cg is nil when no configured service has limits, or when limits
 	// cannot be enforced and the operator allowed that.
 	cg *cgroup.Manager
+
+	passes atomic.Int64 // storage measurement passes, for tests
 }
 
 // limitsOf returns the cgroup limits of svc.

@@ -103,6 +103,7 @@ func (s *Supervisor) storageLoop(ctx context.Context) {
 	every(ctx, s.opts.HealthInterval, func() {
 		s.findAdoptedCgroups()
 		s.measureAll(ctx)
+		s.lim.passes.Add(1)
 	})
 }
 
