@@ -13,11 +13,15 @@
 // Groups live at a fixed place, so that every server over one data
 // directory (an upgrade runs two) finds the same group for an instance:
 //
-//	v2: {unified mount}/ten/{hash}/{service}:{id}
-//	v1: {memory mount}/ten/{hash}/{service}:{id}, and the same under the cpu mount
+//	v2: {unified mount}/ten/{hash}/{service}:{id}.{n}
+//	v1: {memory mount}/ten/{hash}/{service}:{id}.{n}, and the same under the cpu mount
 //
 // where {hash} is the first 8 hex digits of the SHA-256 of the absolute
-// data directory, so two installations on one host do not share groups.
+// data directory, so two installations on one host do not share groups,
+// and {n} is unique per process: the group of a process that has exited
+// and the group of its replacement are never the same directory, so the
+// removal of the one cannot touch the other, whatever the order. A server
+// adopting a process finds its group from /proc/PID/cgroup (Find).
 package cgroup
 
 import (
@@ -69,7 +73,7 @@ func Base(dataDir string) string {
 	return "ten/" + hex.EncodeToString(sum[:4])
 }
 
-// GroupName is the name of the group of instance service:id.
+// GroupName is the name of instance service:id's groups, before ".{n}".
 func GroupName(service, id string) string { return service + ":" + id }
 
 // checkName refuses names that would leave the base directory: service

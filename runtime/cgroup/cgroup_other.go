@@ -22,7 +22,7 @@ func Detect(string) (*Manager, error) {
 func (*Manager) Version() int                          { return 0 }
 func (*Manager) Check(Limits) error                    { return ErrUnavailable }
 func (*Manager) Create(string, Limits) (*Group, error) { return nil, ErrUnavailable }
-func (*Manager) Open(string) (*Group, bool)            { return nil, false }
+func (*Manager) Find(string, int) (*Group, bool)       { return nil, false }
 func (*Group) Path() string                            { return "" }
 func (*Group) Version() int                            { return 0 }
 func (*Group) File(string) string                      { return "" }

@@ -197,7 +197,7 @@ func TestV2CreateWritesLimitFiles(t *testing.T) {
 			t.Errorf("%s/cgroup.subtree_control = %q, want +memory +cpu", d, b)
 		}
 	}
-	if g.Path() != "/"+base+"/web:alice" {
+	if !strings.HasPrefix(g.Path(), "/"+base+"/web:alice.") {
 		t.Fatalf("Path = %q", g.Path())
 	}
 }
@@ -270,6 +270,30 @@ func TestHostGroupLimitsAndEntry(t *testing.T) {
 	if !g.Contains(pid) {
 		t.Fatalf("pid %d (the tenant's, after exec) is not in %s", pid, g.Path())
 	}
+	// Another server finds the group from the pid.
+	if found, ok := m.Find("web:alice", pid); !ok || found.Path() != g.Path() {
+		t.Fatalf("Find: %v %v, want %s", found, ok, g.Path())
+	}
+	if _, ok := m.Find("web:bob", pid); ok {
+		t.Fatal("Find matched another instance's name")
+	}
+	// A new group for the instance leaves the busy one alone, and a
+	// leftover empty one is swept by the next Create.
+	g2, err := m.Create("web:alice", Limits{MemoryMB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g3, err := m.Create("web:alice", Limits{MemoryMB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g3.Remove()
+	if _, err := os.Stat(g.dirs[0]); err != nil {
+		t.Fatalf("the busy group was swept: %v", err)
+	}
+	if _, err := os.Stat(g2.dirs[0]); !os.IsNotExist(err) {
+		t.Fatalf("the empty leftover %s was not swept (%v)", g2.Path(), err)
+	}
 	if err := g.Remove(); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +323,7 @@ func TestUnifiedCloneIntoCgroup(t *testing.T) {
 		t.Skipf("cannot create a group in %s: %v", ms.unified, err)
 	}
 	defer os.Remove(filepath.Join(ms.unified, base))
-	g := &Group{name: "web:alice", version: 2, dirs: []string{dir}, mount: "/" + base + "/web:alice"}
+	g := &Group{version: 2, dirs: []string{dir}, mount: "/" + base + "/web:alice"}
 	defer g.Remove()
 	cmd := exec.Command("/bin/cat", "/proc/self/cgroup")
 	done, err := g.Prepare(cmd)

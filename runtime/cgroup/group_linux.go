@@ -20,14 +20,13 @@ import (
 
 // Group is the cgroup of one instance.
 type Group struct {
-	name    string
 	version int
 	dirs    []string // v2: the group; v1: its memory then its cpu directory
 	mount   string   // path relative to each hierarchy's root, as /proc/PID/cgroup shows it
 }
 
 // Path is the group's path as /proc/PID/cgroup shows it, e.g.
-// "/ten/1a2b3c4d/web:alice".
+// "/ten/1a2b3c4d/web:alice.m3x1k2".
 func (g *Group) Path() string { return g.mount }
 
 // Version is 2 or 1.

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
@@ -190,21 +192,17 @@ func v2Resources(l Limits, base bool) *cgroup2.Resources {
 
 func ptr[T any](v T) *T { return &v }
 
-// Create makes the group of name with limits l, replacing a leftover
-// group of the same name that holds no process (a previous process of the
-// instance that died while no server watched it).
+// Create makes a new group for a process of name (see GroupName) with
+// limits l. Empty groups of name left by processes that died while no
+// server watched them are removed first.
 func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	g := &Group{name: name, version: m.version, dirs: m.dirs(name), mount: m.relPath(name)}
-	if _, err := os.Stat(g.dirs[0]); err == nil {
-		if err := g.Remove(); err != nil {
-			return nil, fmt.Errorf("replace leftover cgroup: %w", err)
-		}
-	}
+	m.sweep(name)
+	g := m.group(name + "." + strconv.FormatInt(time.Now().UnixNano(), 36))
 	if m.version == 2 {
-		if _, err := cgroup2.NewManager(m.unified, m.relPath(name), v2Resources(l, false)); err != nil {
+		if _, err := cgroup2.NewManager(m.unified, g.mount, v2Resources(l, false)); err != nil {
 			return nil, fmt.Errorf("create cgroup %s: %w", g.dirs[0], err)
 		}
 		return g, nil
@@ -221,26 +219,56 @@ func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	if l.CPUWeight > 0 {
 		res.CPU = &specs.LinuxCPU{Shares: ptr(l.CPUShares())}
 	}
-	if _, err := cgroup1.New(cgroup1.StaticPath(m.relPath(name)), res, cgroup1.WithHiearchy(m.hierarchy)); err != nil {
+	if _, err := cgroup1.New(cgroup1.StaticPath(g.mount), res, cgroup1.WithHiearchy(m.hierarchy)); err != nil {
 		g.Remove()
-		return nil, fmt.Errorf("create cgroup %s: %w", m.relPath(name), err)
+		return nil, fmt.Errorf("create cgroup %s: %w", g.mount, err)
 	}
 	return g, nil
 }
 
-// Open returns the existing group of name, for an instance adopted from
-// another server, or false if there is none.
-func (m *Manager) Open(name string) (*Group, bool) {
-	if checkName(name) != nil {
-		return nil, false
+// group is the Group of directory name under the base.
+func (m *Manager) group(dir string) *Group {
+	return &Group{version: m.version, dirs: m.dirs(dir), mount: m.relPath(dir)}
+}
+
+// sweep removes the empty groups of name. A group with processes is left
+// alone: it may be a live process's that another server adopted.
+func (m *Manager) sweep(name string) {
+	entries, err := os.ReadDir(filepath.Dir(m.dirs(name)[0]))
+	if err != nil {
+		return
 	}
-	g := &Group{name: name, version: m.version, dirs: m.dirs(name), mount: m.relPath(name)}
-	for _, d := range g.dirs {
-		if _, err := os.Stat(d); err != nil {
-			return nil, false
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), name+".") {
+			continue
+		}
+		g := m.group(e.Name())
+		if len(g.procs()) == 0 {
+			g.Remove()
 		}
 	}
-	return g, true
+}
+
+// Find returns the group of name that process pid is in, for a process
+// another server started, or false if it is in none (it was started
+// before limits were configured).
+func (m *Manager) Find(name string, pid int) (*Group, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil || checkName(name) != nil {
+		return nil, false
+	}
+	prefix := m.relPath(name) + "."
+	for line := range strings.SplitSeq(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], prefix) || strings.Contains(parts[2][len(prefix):], "/") {
+			continue
+		}
+		g := m.group(filepath.Base(parts[2]))
+		if containsIn(b, m.version, g.mount) {
+			return g, true
+		}
+	}
+	return nil, false
 }
 
 // errNotEmpty: processes are still in the group after SIGKILL.

@@ -152,6 +152,7 @@ func (s *Supervisor) livenessLoop(ctx context.Context) {
 
 // checkLiveness handles the exit of every watched process that is gone.
 func (s *Supervisor) checkLiveness() {
+	s.findAdoptedCgroups()
 	s.mu.Lock()
 	var watch []*inst
 	var procs []*process

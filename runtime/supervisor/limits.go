@@ -107,16 +107,30 @@ func (s *Supervisor) enforceLimits(in *inst, cmd *exec.Cmd) (g *cgroup.Group, st
 	}, nil
 }
 
+// removeAdoptedCgroup removes the group of an adopted process this server
+// has stopped: no Wait of ours sees it exit.
+func (s *Supervisor) removeAdoptedCgroup(p *process) {
+	s.mu.Lock()
+	g := p.cgroup
+	s.mu.Unlock()
+	if g != nil {
+		if err := g.Remove(); err != nil {
+			s.log.Warn("remove cgroup", "pid", p.pid, "cgroup", g.Path(), "err", err)
+		}
+	}
+}
+
 func (s *Supervisor) removeCgroup(in *inst, g *cgroup.Group) {
 	if err := g.Remove(); err != nil {
 		s.log.Warn("remove cgroup", "instance", in.key.String(), "cgroup", g.Path(), "err", err)
 	}
 }
 
-// findAdoptedCgroups attaches to each adopted process its group: the
-// same name, since groups live at a fixed place, and the process must be
-// in it (one started before limits were configured is not). The snapshot
-// then shows it, and the exit of the process reads and removes it.
+// findAdoptedCgroups attaches to each adopted process the group it is in
+// (none if it was started before limits were configured). The snapshot
+// then shows it, and the exit or stop of the process reads and removes
+// it. Processes without a group are looked at again each time: cheap, one
+// small /proc read each.
 func (s *Supervisor) findAdoptedCgroups() {
 	if s.lim.cg == nil {
 		return
@@ -128,7 +142,7 @@ func (s *Supervisor) findAdoptedCgroups() {
 		if p == nil || !p.adopted || p.cgroup != nil || !limitsOf(in.svc).Set() {
 			continue
 		}
-		if g, ok := s.lim.cg.Open(cgroup.GroupName(in.service, in.id)); ok && g.Contains(p.pid) {
+		if g, ok := s.lim.cg.Find(cgroup.GroupName(in.service, in.id), p.pid); ok {
 			p.cgroup = g
 		}
 	}

@@ -50,6 +50,16 @@ func removeBase(dataDir string) {
 	}
 }
 
+// gone reports whether every directory of g has been removed.
+func gone(g *cgroup.Group) bool {
+	for _, f := range []string{"memory.stat", "cpu.shares", "cpu.weight"} {
+		if _, err := os.Stat(filepath.Dir(g.File(f))); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // syncBuffer collects log output from several goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -115,8 +125,8 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, ok := m.Open(cgroup.GroupName("web", "alice"))
-	if !ok || !g.Contains(first.PID) || first.Cgroup != g.Path() {
+	g, ok := m.Find(cgroup.GroupName("web", "alice"), first.PID)
+	if !ok || first.Cgroup != g.Path() {
 		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", first.PID, first.Cgroup)
 	}
 	limitFile := "memory.max"
@@ -152,13 +162,14 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 	if !strings.Contains(logs.String(), line) {
 		t.Fatalf("log lacks %q:\n%s", line, logs.String())
 	}
-	g2, ok := m.Open(cgroup.GroupName("web", "alice"))
-	if !ok || !g2.Contains(now.PID) || readTrim(t, g2.File(limitFile)) != strconv.Itoa(64<<20) {
-		t.Fatalf("the restarted pid %d is not in a group with the limit", now.PID)
+	g2, ok := m.Find(cgroup.GroupName("web", "alice"), now.PID)
+	if !ok || g2.Path() == g.Path() || readTrim(t, g2.File(limitFile)) != strconv.Itoa(64<<20) {
+		t.Fatalf("the restarted pid %d is not in a new group with the limit", now.PID)
 	}
 	if n, err := g2.OOMKills(); err != nil || n != 0 {
-		t.Fatalf("the new group's OOM counter is %d (%v): the old group was not replaced", n, err)
+		t.Fatalf("the new group's OOM counter is %d (%v)", n, err)
 	}
+	waitFor(t, 5*time.Second, "the old group removed", func() bool { return gone(g) })
 }
 
 // TestCPUWeightAppliedAndGroupRemovedOnStop reads the cpu weight from the
@@ -170,9 +181,9 @@ func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, ok := m.Open(cgroup.GroupName("web", "alice"))
-	if !ok || !g.Contains(in.PID) {
-		t.Fatalf("pid %d not in its group", in.PID)
+	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
+	if !ok {
+		t.Fatalf("pid %d not in a group of its own", in.PID)
 	}
 	file, want := "cpu.weight", "200"
 	if m.Version() == 1 {
@@ -184,9 +195,7 @@ func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
 	if err := e.s.Stop(context.Background(), "web", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.Open(cgroup.GroupName("web", "alice")); ok {
-		t.Fatal("the group outlived the stopped instance")
-	}
+	waitFor(t, 5*time.Second, "the group removed after the stop", func() bool { return gone(g) })
 }
 
 // TestUnlimitedServiceHasNoCgroup: services without limits are not put
@@ -197,7 +206,7 @@ func TestUnlimitedServiceHasNoCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.Open(cgroup.GroupName("web", "alice")); ok || in.Cgroup != "" {
+	if _, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID); ok || in.Cgroup != "" {
 		t.Fatalf("a service without limits got a group (%q)", in.Cgroup)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tenement/ten/runtime/cgroup"
 )
 
 // Values of Instance.LastExit besides "exit N" and "signal NAME".
@@ -25,15 +23,11 @@ const (
 //
 // Only the server that supervises settles the group: a server that has
 // handed supervision over (or is shutting down without stopping its
-// tenants) leaves the group to its successor, which may already be
-// starting the instance again in a group of the same name.
+// tenants) leaves the group, and the counter in it, to its successor.
 func (s *Supervisor) afterExit(in *inst, p *process, st *os.ProcessState, err error) error {
 	s.mu.Lock()
 	settle := s.actingLocked() && (!s.closed || p.stopping)
-	g := p.cgroup
-	if g == nil && p.adopted && settle && s.lim.cg != nil && limitsOf(in.svc).Set() {
-		g, _ = s.lim.cg.Open(cgroup.GroupName(in.service, in.id))
-	}
+	g := p.cgroup // an adopted process's, if findAdoptedCgroups saw it alive
 	s.mu.Unlock()
 
 	cause := exitCause(st)

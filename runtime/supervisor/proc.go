@@ -104,7 +104,11 @@ func signal(p *process, sig syscall.Signal) error {
 // terminate stops p: SIGTERM to its process group, SIGKILL after
 // StopGrace. It returns once p is gone.
 func (s *Supervisor) terminate(ctx context.Context, p *process) error {
-	return s.terminateWithin(ctx, p, s.opts.StopGrace)
+	err := s.terminateWithin(ctx, p, s.opts.StopGrace)
+	if err == nil && p.adopted {
+		s.removeAdoptedCgroup(p)
+	}
+	return err
 }
 
 func (s *Supervisor) terminateWithin(ctx context.Context, p *process, grace time.Duration) error {

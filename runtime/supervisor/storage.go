@@ -101,7 +101,6 @@ func measureDir(dir string, limit int) (used int64, complete bool, err error) {
 // API shows the figures too; only the supervisor logs crossings.
 func (s *Supervisor) storageLoop(ctx context.Context) {
 	every(ctx, s.opts.HealthInterval, func() {
-		s.findAdoptedCgroups()
 		s.measureAll(ctx)
 		s.lim.passes.Add(1)
 	})
