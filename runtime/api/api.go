@@ -128,6 +128,7 @@ func New(opts Options) *API {
 	authed.Handle("POST /api/instances/{instance}/restart", a.toSupervisor(http.HandlerFunc(a.restart)))
 	authed.Handle("PUT /api/instances/{instance}/weight", a.toSupervisor(http.HandlerFunc(a.setWeight)))
 	authed.HandleFunc("GET /api/instances/{instance}/health", a.instanceHealth)
+	authed.HandleFunc("GET /api/instances/{instance}/storage", a.instanceStorage)
 	authed.Handle("POST /api/deploy", a.toSupervisor(http.HandlerFunc(a.deploy)))
 	authed.Handle("POST /api/route", a.toSupervisor(http.HandlerFunc(a.route)))
 	authed.HandleFunc("GET /api/logs", a.queryLogs)

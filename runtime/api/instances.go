@@ -37,6 +37,13 @@ func instanceJSON(in supervisor.Instance, now time.Time) Instance {
 		Weight:     in.Weight,
 		InFlight:   in.InFlight,
 		Adopted:    in.Adopted,
+
+		StorageUsedBytes:  in.StorageUsedBytes,
+		StorageQuotaBytes: in.StorageQuotaBytes,
+		StorageOverQuota:  in.StorageOverQuota,
+		LastExit:          in.LastExit,
+		OOMKills:          in.OOMKills,
+		Cgroup:            in.Cgroup,
 	}
 	if live {
 		out.Socket, out.Listen = in.Addr, in.Addr

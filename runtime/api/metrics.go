@@ -33,6 +33,7 @@ type Metrics struct {
 	requests *requestCounter
 	latency  *prometheus.HistogramVec
 	restarts *restartCounter
+	oomKills *prometheus.CounterVec
 }
 
 // allStates are reported even at zero, so that a query for a state that is
@@ -56,15 +57,20 @@ func NewMetrics(list func() []supervisor.Instance) *Metrics {
 			// tenement's buckets (tenement/src/metrics.rs Histogram::new).
 			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000},
 		}, []string{"process", "instance"}),
+		oomKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tenement_instance_oom_kills_total",
+			Help: "Instance processes killed by the kernel at their memory limit.",
+		}, []string{"process", "id"}),
 	}
 	m.requests = &requestCounter{s: s}
 	m.restarts = &restartCounter{s: s}
 	s.onRetire = func(process, instance string) {
 		m.latency.DeletePartialMatch(prometheus.Labels{"process": process, "instance": instance})
+		m.oomKills.DeletePartialMatch(prometheus.Labels{"process": process, "id": instance})
 	}
 	m.reg.MustRegister(
-		m.requests, m.latency, m.restarts,
-		&instanceCollector{list: list},
+		m.requests, m.latency, m.restarts, m.oomKills,
+		&instanceCollector{list: list}, &storageCollector{list: list},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -85,8 +91,11 @@ func (m *Metrics) ObserveProxy(r router.Result) {
 
 // ObserveEvent records supervisor events; it is the supervisor's OnEvent.
 func (m *Metrics) ObserveEvent(e supervisor.Event) {
-	if e.Kind == supervisor.EventRestarted {
+	switch e.Kind {
+	case supervisor.EventRestarted:
 		m.restarts.inc(e.Instance.Service, e.Instance.ID)
+	case supervisor.EventOOMKilled:
+		m.oomKills.WithLabelValues(e.Instance.Service, e.Instance.ID).Inc()
 	}
 }
 

@@ -29,6 +29,17 @@ type Instance struct {
 	Weight     int    `json:"weight"`
 	InFlight   int    `json:"in_flight"`
 	Adopted    bool   `json:"adopted"`
+
+	// Resource limits and storage (tenement's storage_used_bytes and
+	// storage_quota_bytes; the quota is 0 when there is none). last_exit
+	// is how the last process ended: "oom", "exit N", "signal NAME",
+	// "unknown"; cgroup is the current process's cgroup path.
+	StorageUsedBytes  int64  `json:"storage_used_bytes"`
+	StorageQuotaBytes int64  `json:"storage_quota_bytes"`
+	StorageOverQuota  bool   `json:"storage_over_quota"`
+	LastExit          string `json:"last_exit,omitempty"`
+	OOMKills          int    `json:"oom_kills"`
+	Cgroup            string `json:"cgroup,omitempty"`
 }
 
 // SpawnRequest is the body of POST /api/instances/spawn.
