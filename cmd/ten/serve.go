@@ -27,6 +27,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		tlsFlags       tlsserve.Flags
 		httpsPort      int
 		httpPort       int
+		allowUnlimited bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -62,7 +63,13 @@ configured; names that route nowhere get no certificate. They are kept in
 --tls-cert/--tls-key serve your own certificate instead. The --port
 listener stays plain HTTP for the CLI and local clients; the TLS
 listeners bind --tls-host (all addresses by default) and are handed to
-the new binary in an upgrade like the main one.`,
+the new binary in an upgrade like the main one.
+
+Each instance of a service with memory_limit_mb or cpu_shares runs in a
+cgroup of its own (cgroup v2, or the v1 memory and cpu controllers where
+v2 has none). Where no cgroup can be made (ten not root, no controller)
+the server refuses to start, naming the services; --allow-unlimited runs
+them without limits instead, with a warning.`,
 		Example: `  ten serve --port 8080 --domain example.com
   ten serve --host 127.0.0.1 --port 0     # any free port, logged at start
   ten serve --domain example.com --tls --email ops@example.com
@@ -122,6 +129,7 @@ the new binary in an upgrade like the main one.`,
 
 				HandoffTimeout: handoffTimeout,
 				TLS:            tlsSettings,
+				AllowUnlimited: allowUnlimited,
 			})
 		},
 	}
@@ -140,5 +148,6 @@ the new binary in an upgrade like the main one.`,
 	f.IntVar(&httpsPort, "https-port", 0, "HTTPS port (default: https_port under [settings.tls], 443); 0 picks a free one")
 	f.IntVar(&httpPort, "http-port", 0, "HTTP port for redirects and ACME HTTP-01 (default: http_port, 80); 0 picks a free one")
 	f.DurationVar(&handoffTimeout, "handoff-timeout", 30*time.Second, "how long a new binary may take to become ready during an upgrade")
+	f.BoolVar(&allowUnlimited, "allow-unlimited", false, "run services with memory_limit_mb or cpu_shares without limits where no cgroup can be made, instead of refusing to start")
 	return cmd
 }

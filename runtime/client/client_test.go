@@ -114,15 +114,26 @@ func TestWritePS(t *testing.T) {
 	WritePS(&b, []api.Instance{
 		{ID: "api:prod", Listen: "127.0.0.1:30001", UptimeSecs: 7300, IdleSecs: 5, State: "running", Health: "healthy", Weight: 100},
 		{ID: "notes:a-long-tenant-name", State: "idle", IdleSecs: 400, Weight: 0},
+		{ID: "web:alice", State: "running", Health: "healthy", LastExit: "oom", OOMKills: 1,
+			StorageUsedBytes: 24 << 20, StorageQuotaBytes: 5 << 20, StorageOverQuota: true},
 	})
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "INSTANCE ") || !strings.Contains(lines[1], " 2h ") || !strings.Contains(lines[2], " idle ") {
+	if len(lines) != 4 || !strings.Contains(lines[3], " oom ") || !strings.HasSuffix(lines[3], " 24M/5M OVER") ||
+		!strings.Contains(lines[0], " LAST EXIT ") || !strings.HasSuffix(lines[1], " 0B") || !strings.HasPrefix(lines[0], "INSTANCE ") || !strings.Contains(lines[1], " 2h ") || !strings.Contains(lines[2], " idle ") {
 		t.Fatalf("ps:\n%s", b.String())
 	}
 	col := strings.Index(lines[0], "LISTEN")
 	for _, l := range lines[1:] {
 		if l[col-1] != ' ' || l[col] == ' ' {
 			t.Errorf("misaligned %q", l)
+		}
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1023: "1023B", 1024: "1K", 1536: "1.5K", 5 << 20: "5M", 24<<20 + 1: "24M", 3<<30 + 300<<20: "3.3G"} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

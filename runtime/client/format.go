@@ -20,14 +20,15 @@ func WritePS(w io.Writer, instances []api.Instance) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tLISTEN\tUPTIME\tIDLE\tHEALTH\tWEIGHT")
+	fmt.Fprintln(tw, "INSTANCE\tLISTEN\tUPTIME\tIDLE\tHEALTH\tWEIGHT\tLAST EXIT\tSTORAGE")
 	for _, in := range instances {
 		listen, uptime := in.Listen, FormatDuration(in.UptimeSecs)
 		if listen == "" {
 			listen, uptime = "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n",
-			in.ID, listen, uptime, FormatDuration(in.IdleSecs), healthColumn(in), in.Weight)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			in.ID, listen, uptime, FormatDuration(in.IdleSecs), healthColumn(in), in.Weight,
+			lastExitColumn(in), storageColumn(in))
 	}
 	return tw.Flush()
 }
@@ -44,6 +45,50 @@ func healthColumn(in api.Instance) string {
 	default:
 		return in.State
 	}
+}
+
+// lastExitColumn says how the last process ended ("oom" for a kill at the
+// memory limit), with the count of OOM kills when there were several.
+func lastExitColumn(in api.Instance) string {
+	switch {
+	case in.LastExit == "":
+		return "-"
+	case in.OOMKills > 1:
+		return fmt.Sprintf("%s (%d oom)", in.LastExit, in.OOMKills)
+	}
+	return in.LastExit
+}
+
+// storageColumn is the data directory's usage, "/quota" when there is
+// one, and "OVER" past it.
+func storageColumn(in api.Instance) string {
+	s := FormatBytes(in.StorageUsedBytes)
+	if in.StorageQuotaBytes > 0 {
+		s += "/" + FormatBytes(in.StorageQuotaBytes)
+	}
+	if in.StorageOverQuota {
+		s += " OVER"
+	}
+	return s
+}
+
+// FormatBytes renders a size in binary units: 512B, 1.5K, 24M, 3.2G.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	suffix := string("KMGTP"[exp])
+	if v >= 10 || v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10) + suffix
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + suffix
 }
 
 // FormatDuration renders seconds the way tenement's ps does: 42s, 5m, 3h, 2d.

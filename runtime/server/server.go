@@ -61,6 +61,10 @@ type Options struct {
 	// Ready, if set, is called with the listening address once the server
 	// accepts requests.
 	Ready func(net.Addr)
+	// AllowUnlimited starts services with memory_limit_mb or cpu_shares
+	// without limits where no cgroup can be made, instead of refusing to
+	// start (see supervisor.Options.AllowUnlimited).
+	AllowUnlimited bool
 	// Supervisor adjusts the supervisor options before it is created
 	// (tests shorten its intervals).
 	Supervisor func(*supervisor.Options)
@@ -134,6 +138,8 @@ func Run(ctx context.Context, opts Options) error {
 		Addr:     ln.Addr().String(),
 		Version:  version.Version,
 		Logger:   log.With("component", "supervisor"),
+
+		AllowUnlimited: opts.AllowUnlimited,
 	}
 	if opts.Supervisor != nil {
 		opts.Supervisor(&supOpts)
