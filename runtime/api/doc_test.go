@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tenement/ten/runtime/logs"
+	"github.com/tenement/ten/runtime/supervisor"
 )
 
 // docPath is the API reference this file holds to the code.
@@ -150,6 +151,7 @@ func TestReferenceShowsEveryJSONShape(t *testing.T) {
 		"DeployRequest": DeployRequest{}, "DeployResponse": DeployResponse{}, "RouteRequest": RouteRequest{},
 		"RouteResponse": RouteResponse{}, "Health": Health{}, "LogEntry": LogEntry{},
 		"logs.Span": logs.Span{},
+		"supervisor.StorageInfo": supervisor.StorageInfo{},
 	} {
 		required, optional := jsonFields(v)
 		found := false

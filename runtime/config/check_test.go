@@ -52,6 +52,13 @@ cpu_shares = 20000
 `,
 		wants: []want{{SeverityError, 3, "service.api.cpu_shares", "1 to 10000", ""}},
 	}, {
+		name: "storage_enforce without a quota",
+		src: `[service.api]
+command = "./api"
+storage_enforce = true
+`,
+		wants: []want{{SeverityError, 3, "service.api.storage_enforce", "needs a storage_quota_mb", "set storage_quota_mb"}},
+	}, {
 		name: "port out of range",
 		src: `[service.api]
 command = "./api"
