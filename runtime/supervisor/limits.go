@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,9 +108,18 @@ func (s *Supervisor) enforceLimits(in *inst, cmd *exec.Cmd) (g *cgroup.Group, st
 	}, nil
 }
 
-// removeAdoptedCgroup removes the group of an adopted process this server
-// has stopped: no Wait of ours sees it exit.
-func (s *Supervisor) removeAdoptedCgroup(p *process) {
+// settled returns once the group of p, a process this server has just
+// stopped, is gone: for a child, once its Wait goroutine has run
+// afterExit; an adopted process's group is removed here, since no Wait of
+// ours sees it exit. So a stop (or a shutdown) leaves no group behind.
+func (s *Supervisor) settled(ctx context.Context, p *process) {
+	if !p.adopted {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		}
+		return
+	}
 	s.mu.Lock()
 	g := p.cgroup
 	s.mu.Unlock()

@@ -105,8 +105,8 @@ func signal(p *process, sig syscall.Signal) error {
 // StopGrace. It returns once p is gone.
 func (s *Supervisor) terminate(ctx context.Context, p *process) error {
 	err := s.terminateWithin(ctx, p, s.opts.StopGrace)
-	if err == nil && p.adopted {
-		s.removeAdoptedCgroup(p)
+	if err == nil {
+		s.settled(ctx, p)
 	}
 	return err
 }
