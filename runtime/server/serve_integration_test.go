@@ -141,7 +141,7 @@ func TestServe(t *testing.T) {
 	t.Run("ps", func(t *testing.T) {
 		out := e.mustCLI(t, s, "ps")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) < 3 || strings.Join(strings.Fields(lines[0]), " ") != "INSTANCE LISTEN UPTIME IDLE HEALTH WEIGHT" {
+		if len(lines) < 3 || strings.Join(strings.Fields(lines[0]), " ") != "INSTANCE LISTEN UPTIME IDLE HEALTH WEIGHT LAST EXIT STORAGE" {
 			t.Fatalf("ps:\n%s", out)
 		}
 		// Columns are aligned: every row starts its LISTEN column where the
