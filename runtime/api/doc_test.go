@@ -150,7 +150,7 @@ func TestReferenceShowsEveryJSONShape(t *testing.T) {
 		"WeightRequest": WeightRequest{}, "WeightResponse": WeightResponse{}, "HealthResponse": HealthResponse{},
 		"DeployRequest": DeployRequest{}, "DeployResponse": DeployResponse{}, "RouteRequest": RouteRequest{},
 		"RouteResponse": RouteResponse{}, "Health": Health{}, "LogEntry": LogEntry{},
-		"logs.Span": logs.Span{},
+		"logs.Span":              logs.Span{},
 		"supervisor.StorageInfo": supervisor.StorageInfo{},
 	} {
 		required, optional := jsonFields(v)
