@@ -29,6 +29,7 @@ backoff_base_ms = 100
 
 [service.web]
 command = "@APP@"
+workdir = "{data_dir}/{name}/{id}"
 memory_limit_mb = 64
 cpu_shares = 200
 storage_quota_mb = 5

@@ -61,6 +61,7 @@ func storageEnv(t *testing.T, enforce bool) (*env, *syncBuffer) {
 	e := newEnv(t, func(cfg *config.Config, o *Options) {
 		cfg.Services["web"] = appService(bin, func(s *config.Service) {
 			s.StorageQuotaMB = 5
+			s.Workdir = "{data_dir}/{name}/{id}" // the tenant writes in its data directory
 			s.StorageEnforce = enforce
 			s.Restart = config.RestartNever
 		})
