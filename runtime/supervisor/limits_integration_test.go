@@ -275,7 +275,8 @@ func newLimitedAndReport() {
 }
 
 // TestNamespaceIsolationWithLimits: a tenant with namespace isolation
-// still enters its group, and ten records its host pid.
+// still enters its group as its namespace's pid 1, and ten records its
+// host pid.
 func TestNamespaceIsolationWithLimits(t *testing.T) {
 	e, m, _ := limitedEnv(t, func(s *config.Service) {
 		s.Isolation = config.IsolationNamespace
@@ -288,5 +289,9 @@ func TestNamespaceIsolationWithLimits(t *testing.T) {
 	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
 	if !ok || in.Cgroup != g.Path() {
 		t.Fatalf("pid %d is not in its group (snapshot %q)", in.PID, in.Cgroup)
+	}
+	// The cgroup helper must not take the namespace's pid 1 from the tenant.
+	if got := getInfo(t, in.Addr); got.NsPID != 1 || got.PID != in.PID {
+		t.Fatalf("tenant sees pid %d in its namespace (want 1), %d on the host (want %d)", got.NsPID, got.PID, in.PID)
 	}
 }
