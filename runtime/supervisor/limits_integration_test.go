@@ -232,8 +232,12 @@ func TestLimitsRefusedWhereNoCgroupCanBeMade(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o777)
-	self, _ := os.Executable()
-	os.Chmod(filepath.Dir(self), 0o755) // the test binary's directory, for nobody
+	// nobody cannot reach the test binary where go test built it (under a
+	// 0700 directory): run a copy from the shared directory.
+	self := filepath.Join(dir, "supervisor.test")
+	if err := copyExecutable(self); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		allow bool
 		want  string
@@ -244,14 +248,27 @@ func TestLimitsRefusedWhereNoCgroupCanBeMade(t *testing.T) {
 		cmd := exec.Command(self, "-test.run=^TestLimitsRefusedWhereNoCgroupCanBeMade$")
 		cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_NEW_LIMITED="+dir, "SUPERVISOR_TEST_ALLOW="+strconv.FormatBool(tc.allow))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, _ := cmd.CombinedOutput()
+		out, err := cmd.CombinedOutput()
 		if !strings.Contains(string(out), tc.want) {
-			t.Fatalf("allow_unlimited=%v: output %q, want %q", tc.allow, out, tc.want)
+			t.Fatalf("allow_unlimited=%v: output %q (%v), want %q", tc.allow, out, err, tc.want)
 		}
 		if !tc.allow && !strings.Contains(string(out), "--allow-unlimited") {
 			t.Fatalf("the error does not say how to go on: %q", out)
 		}
 	}
+}
+
+// copyExecutable copies the running test binary to dst, mode 0755.
+func copyExecutable(dst string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
 
 // newLimitedAndReport is the unprivileged side of the test above.
