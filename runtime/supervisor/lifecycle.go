@@ -347,9 +347,9 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		// The allocated port was free when we chose it, but ports
 		// 30000-40000 overlap the kernel's ephemeral range: an outgoing
 		// connection of any program may take it before the tenant binds.
-		// A tenant that died while someone else holds its port gets
-		// another port, not a failure.
-		if attempt < maxPortRetries && diedByItself && in.svc.Port == 0 && !canBind(p.port) {
+		// A tenant that died while someone else holds its port, or
+		// held it a moment ago, gets another port, not a failure.
+		if attempt < maxPortRetries && diedByItself && in.svc.Port == 0 && portTaken(p.port, s.stderrTail(in)) {
 			s.log.Warn("port taken by another process during start; retrying on another port",
 				"instance", in.key.String(), "port", p.port)
 			s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 // maxPortRetries bounds how often a start is retried on a new port when
@@ -67,6 +68,18 @@ func (s *Supervisor) releasePortLocked(port int, k key) {
 }
 
 // canBind reports whether nothing listens on 127.0.0.1:port.
+// portTaken reports whether a tenant that died during its start lost its
+// port to another process: the port is still held, or the tenant said so
+// before it died (the holder may be gone by the time we look: a client's
+// short outgoing connection takes an ephemeral port for milliseconds).
+func portTaken(port int, stderrTail string) bool {
+	if !canBind(port) {
+		return true
+	}
+	tail := strings.ToLower(stderrTail)
+	return strings.Contains(tail, "address already in use") || strings.Contains(tail, "eaddrinuse")
+}
+
 func canBind(port int) bool {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {

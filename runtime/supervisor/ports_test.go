@@ -80,3 +80,38 @@ func TestAllocPortSkipsBusyAndRecordedPorts(t *testing.T) {
 		t.Fatal("busy fixed port allocated")
 	}
 }
+
+// TestPortTaken: a tenant that lost its port is retried on another even
+// when the holder let go before the supervisor looked, as long as the
+// tenant said why it died.
+func TestPortTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldPort := held.Addr().(*net.TCPAddr).Port
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freePort := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	for _, tc := range []struct {
+		name   string
+		port   int
+		stderr string
+		want   bool
+	}{
+		{"still held", heldPort, "", true},
+		{"go, holder gone", freePort, "; stderr: listen tcp 127.0.0.1:1: bind: address already in use", true},
+		{"python, holder gone", freePort, "; stderr: OSError: [Errno 98] Address already in use", true},
+		{"node, holder gone", freePort, "; stderr: Error: listen EADDRINUSE: address already in use", true},
+		{"died of something else", freePort, "; stderr: panic: boom", false},
+		{"died silently", freePort, "", false},
+	} {
+		if got := portTaken(tc.port, tc.stderr); got != tc.want {
+			t.Errorf("%s: portTaken = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
