@@ -99,7 +99,7 @@ func TestServeAdoptsTenementV022Database(t *testing.T) {
 		return code, es
 	}
 	code, es := search(toks.Admin, "search="+url.QueryEscape("upstream timeout"))
-	if code != 200 || len(es) != 1 || es[0].Service != "api" || es[0].InstanceID != "prod" || !es[0].Timestamp.Equal(tenementLogsAt.Add(1 * time.Second)) {
+	if code != 200 || len(es) != 1 || es[0].Service != "api" || es[0].InstanceID != "prod" || !es[0].Timestamp.Equal(tenementLogsAt.Add(1*time.Second)) {
 		t.Errorf("admin search for tenement's log line: %d %+v", code, es)
 	}
 
