@@ -18,7 +18,7 @@ build:
 # test installs what the integration tests need (Caddy, nginx) when missing,
 # then runs the linters and the whole suite with the race detector.
 test: test-deps lint
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 test-deps:
 	@scripts/install-test-deps
