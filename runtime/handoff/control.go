@@ -75,6 +75,9 @@ type ControlServer struct {
 	lns     []*net.UnixListener
 	info    os.FileInfo // of the socket file we bound last, to avoid removing a successor's
 	stopped bool
+	// waiting are the connections whose request has not arrived yet. Close
+	// closes them: an idle client must not keep a stopping server alive.
+	waiting map[*net.UnixConn]struct{}
 }
 
 // rebindInterval is how often a server checks that the control socket's
@@ -89,7 +92,8 @@ func ListenControl(dataDir string, h Handler, log *slog.Logger) (*ControlServer,
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &ControlServer{path: filepath.Join(dataDir, SocketName), dataDir: dataDir, h: h, log: log, done: make(chan struct{})}
+	s := &ControlServer{path: filepath.Join(dataDir, SocketName), dataDir: dataDir, h: h, log: log,
+		done: make(chan struct{}), waiting: map[*net.UnixConn]struct{}{}}
 	if err := s.bind(); err != nil {
 		return nil, err
 	}
@@ -174,6 +178,11 @@ func (s *ControlServer) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// A request being carried out runs to its end (an upgrade is bounded
+	// by its own timeout); a client that has sent nothing gets nothing.
+	for conn := range s.waiting {
+		conn.Close()
+	}
 	info := s.info
 	s.mu.Unlock()
 	if cur, err := os.Stat(s.path); err == nil && os.SameFile(cur, info) {
@@ -190,6 +199,14 @@ func (s *ControlServer) serve(ln *net.UnixListener) {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			conn.Close()
+			return
+		}
+		s.waiting[conn] = struct{}{}
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -201,7 +218,18 @@ func (s *ControlServer) serve(ln *net.UnixListener) {
 
 func (s *ControlServer) handle(conn *net.UnixConn) {
 	var req request
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+	err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req)
+	s.mu.Lock()
+	delete(s.waiting, conn)
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped {
+		// Closed by Close while waiting, or arrived as we stop: a request
+		// that starts now would race the shutdown.
+		writeResponse(conn, response{Error: "the server is shutting down"})
+		return
+	}
+	if err != nil {
 		writeResponse(conn, response{Error: "bad request: " + err.Error()})
 		return
 	}

@@ -3,6 +3,8 @@ package handoff
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,5 +122,39 @@ func TestControlOlderServerTakesNameBack(t *testing.T) {
 			t.Fatalf("older server not reachable after the newer one left: %+v, %v", st, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An idle client (connected, never sending) must not keep Close waiting:
+// Close runs at shutdown, which would never finish.
+func TestControlCloseDoesNotWaitForIdleClient(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := ListenControl(dir, &fakeHandler{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", filepath.Join(dir, SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The server has accepted it once a request on another connection is
+	// answered (accepts are in order).
+	if _, err := NewControlClient(dir).Status(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits for an idle client after 5s")
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(conn); err != nil || len(b) != 0 {
+		t.Errorf("idle client read %q, %v; want its connection closed", b, err)
 	}
 }
