@@ -20,6 +20,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var (
 		q      client.LogQuery
 		follow bool
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "logs [SERVICE[:ID]]",
@@ -29,7 +30,11 @@ first, as "[OUT] service:id message" ("[ERR]" for stderr). With -f, print
 new lines as they arrive until interrupted.
 
 After the lines, stderr says since when the server keeps logs: older lines
-have been deleted by [settings] log_retention_days or log_max_rows.`,
+have been deleted by [settings] log_retention_days or log_max_rows.
+
+Control characters in a tenant's output (other than tab) are shown escaped,
+e.g. ESC as \x1b, so a tenant cannot drive your terminal. --json prints one
+JSON object per line with the exact message.`,
 		Example: `  ten logs api:prod --limit 50
   ten logs api --level stderr --search timeout
   ten logs -f`,
@@ -54,14 +59,16 @@ have been deleted by [settings] log_retention_days or log_max_rows.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			printEntry := client.LogPrinter(cmd.OutOrStdout(), asJSON)
 			if !follow {
 				es, err := c.Logs(cmd.Context(), q)
 				if err != nil {
 					return err
 				}
 				for _, e := range es {
-					fmt.Fprintln(out, client.FormatLogEntry(e))
+					if err := printEntry(e); err != nil {
+						return err
+					}
 				}
 				// On stderr, so that the lines stay machine-readable. A
 				// server older than the range endpoint just says nothing.
@@ -74,10 +81,7 @@ have been deleted by [settings] log_retention_days or log_max_rows.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			connected := func() { fmt.Fprintln(cmd.ErrOrStderr(), "Following logs (Ctrl-C to stop)...") }
-			err = c.FollowLogs(ctx, q, connected, func(e logs.Entry) error {
-				_, err := fmt.Fprintln(out, client.FormatLogEntry(e))
-				return err
-			})
+			err = c.FollowLogs(ctx, q, connected, printEntry)
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -92,5 +96,6 @@ have been deleted by [settings] log_retention_days or log_max_rows.`,
 	f.StringVar(&q.Search, "search", "", "full-text search in messages")
 	f.IntVarP(&q.Limit, "limit", "n", 100, "number of lines to show")
 	f.BoolVarP(&follow, "follow", "f", false, "stream new lines as they arrive")
+	f.BoolVar(&asJSON, "json", false, "one JSON object per line, message unaltered")
 	return cmd
 }

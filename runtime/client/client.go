@@ -140,7 +140,8 @@ func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e api.Error
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
+		// A failed start quotes the tenant's stderr: printable only.
+		return &APIError{Status: resp.StatusCode, Message: Printable(e.Error)}
 	}
 	msg := fmt.Sprintf("server returned %s", resp.Status)
 	switch resp.StatusCode {

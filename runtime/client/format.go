@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,7 +14,8 @@ import (
 )
 
 // WritePS prints instances as `ten ps` does: a header and one aligned row
-// per instance, or "No running instances".
+// per instance, or "No running instances". Strings from the server are
+// passed through Printable.
 func WritePS(w io.Writer, instances []api.Instance) error {
 	if len(instances) == 0 {
 		_, err := fmt.Fprintln(w, "No running instances")
@@ -27,8 +29,8 @@ func WritePS(w io.Writer, instances []api.Instance) error {
 			listen, uptime = "-", "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			in.ID, listen, uptime, FormatDuration(in.IdleSecs), healthColumn(in), in.Weight,
-			lastExitColumn(in), storageColumn(in))
+			Printable(in.ID), Printable(listen), uptime, FormatDuration(in.IdleSecs), Printable(healthColumn(in)), in.Weight,
+			Printable(lastExitColumn(in)), storageColumn(in))
 	}
 	return tw.Flush()
 }
@@ -106,13 +108,30 @@ func FormatDuration(secs int64) string {
 }
 
 // FormatLogEntry renders one log line as tenement's CLI does:
-// "[OUT] service:id message" ("[ERR]" for stderr).
+// "[OUT] service:id message" ("[ERR]" for stderr). The message is the
+// tenant's own bytes, so it goes through Printable.
 func FormatLogEntry(e logs.Entry) string {
 	marker := "OUT"
 	if e.Level == logs.Stderr {
 		marker = "ERR"
 	}
-	return fmt.Sprintf("[%s] %s:%s %s", marker, e.Service, e.InstanceID, e.Message)
+	return fmt.Sprintf("[%s] %s:%s %s", marker, Printable(e.Service), Printable(e.InstanceID), Printable(e.Message))
+}
+
+// LogPrinter returns what `ten logs` calls for each entry: the text line of
+// FormatLogEntry, or with asJSON one JSON object per line, in which the
+// message is the tenant's exact string (JSON escapes every control
+// character, so the output is terminal-safe too).
+func LogPrinter(w io.Writer, asJSON bool) func(logs.Entry) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return func(e logs.Entry) error { return enc.Encode(e) }
+	}
+	return func(e logs.Entry) error {
+		_, err := fmt.Fprintln(w, FormatLogEntry(e))
+		return err
+	}
 }
 
 // FormatLogSpan says which range of time the server's logs cover, e.g.
