@@ -28,6 +28,7 @@ func (p *parser) check(c *Config) {
 	p.checkInstances(c)
 	p.checkRouting(c)
 	p.checkUpgrade(&c.Upgrade)
+	p.checkStateDir(c)
 }
 
 func (p *parser) checkSettings(s *Settings) {
@@ -78,6 +79,8 @@ func (p *parser) checkService(name string, s *Service) {
 	at := func(key string) []string { return join(base, []string{key}) }
 	if !isDNSLabel(name) {
 		p.errorf(base, dnsLabelHint, "service name %q is not a valid DNS label; instance URLs use it as a subdomain", name)
+	} else if ReservedName(name) {
+		p.errorf(base, "rename the service", "%v", ReservedNameError(name))
 	}
 	if strings.TrimSpace(s.Command) == "" {
 		p.errorf(base, `add command = "./your-app"`, "command is required")

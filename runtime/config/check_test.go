@@ -18,6 +18,22 @@ health = "/health"
 `,
 		wants: []want{{SeverityError, 1, "service.api", "service.api: command is required", "command ="}},
 	}, {
+		name: "service named after the upgrader's state directory",
+		src: `[service.upgrade]
+command = "./api"
+`,
+		wants: []want{{SeverityError, 1, "service.upgrade", `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "api_token" and "upgrade"`, "rename"}},
+	}, {
+		name: "upgrade state_dir inside a service's data",
+		src: `[settings]
+data_dir = "/srv/ten"
+[service.notes]
+command = "./api"
+[upgrade]
+state_dir = "/srv/ten/notes/x"
+`,
+		wants: []want{{SeverityError, 6, "upgrade.state_dir", `"/srv/ten/notes/x" is inside the data directory of service "notes"`, "outside"}},
+	}, {
 		name: "blank command",
 		src: `[service.api]
 command = "  "

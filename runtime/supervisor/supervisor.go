@@ -453,6 +453,9 @@ func (s *Supervisor) lookup(service, id string) (*config.Service, error) {
 	if err := validName(service); err != nil {
 		return nil, fmt.Errorf("%s:%s: %w: service name: %v", service, id, ErrInvalidID, err)
 	}
+	if config.ReservedName(service) {
+		return nil, fmt.Errorf("%s:%s: %w: %v", service, id, ErrInvalidID, config.ReservedNameError(service))
+	}
 	return svc, nil
 }
 
