@@ -39,6 +39,11 @@ service's instances by weight. Host names are compared in lower case. The
 default routes. /health, /metrics and the REST API under /api are served
 on every other request, and always on the bare domain.
 
+The server listens on 127.0.0.1 unless --host says otherwise: put Caddy or
+nginx in front of it for HTTPS (ten caddy writes a Caddyfile), or use --tls.
+Binding any
+other address without TLS is logged as a warning.
+
 On SIGTERM or SIGINT the server stops accepting connections, lets in-flight
 requests finish, then stops the tenants it started. If another ten serve
 runs on the same data directory (a successor, e.g. during an upgrade), it
@@ -71,7 +76,8 @@ v2 has none). Where no cgroup can be made (ten not root, no controller)
 the server refuses to start, naming the services; --allow-unlimited runs
 them without limits instead, with a warning.`,
 		Example: `  ten serve --port 8080 --domain example.com
-  ten serve --host 127.0.0.1 --port 0     # any free port, logged at start
+  ten serve --port 0                      # any free port, logged at start
+  ten serve --host 0.0.0.0 --port 8080    # reachable from other machines
   ten serve --domain example.com --tls --email ops@example.com
   ten serve --domain example.com --tls-cert fullchain.pem --tls-key privkey.pem`,
 		Args: cobra.NoArgs,
@@ -136,7 +142,7 @@ them without limits instead, with a warning.`,
 	f := cmd.Flags()
 	f.IntVarP(&port, "port", "p", 8080, "port to listen on (0 picks a free one)")
 	f.StringVarP(&domain, "domain", "d", server.DefaultDomain, "domain for subdomain routing, e.g. example.com")
-	f.StringVar(&host, "host", "0.0.0.0", "address to bind")
+	f.StringVar(&host, "host", server.DefaultBind, "address to bind; 0.0.0.0 exposes ten to other machines (logged as a warning without TLS)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&tlsFlags.TLS, "tls", false, "also serve HTTPS with certificates from an ACME CA (Let's Encrypt by default)")
 	f.StringVar(&tlsFlags.Email, "email", "", "ACME account e-mail, required with --tls (default: acme_email under [settings.tls])")

@@ -22,7 +22,7 @@ health = "/health"
 		src: `[service.upgrade]
 command = "./api"
 `,
-		wants: []want{{SeverityError, 1, "service.upgrade", `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "api_token" and "upgrade"`, "rename"}},
+		wants: []want{{SeverityError, 1, "service.upgrade", `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "acme", "api_token" and "upgrade"`, "rename"}},
 	}, {
 		name: "upgrade state_dir inside a service's data",
 		src: `[settings]

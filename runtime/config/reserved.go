@@ -18,9 +18,10 @@ import (
 // data directory); the names are refused instead.
 //
 // The list holds every such name that could be a service name (a DNS label
-// after lower-casing); the others (tenement.db and its -wal/-shm, ten.sock,
+// after lower-casing), including acme, the default ACME certificate cache
+// ([settings.tls] cache_dir); the others (tenement.db and its -wal/-shm, ten.sock,
 // .logs, temporary dot files) contain a dot, which no service name can.
-var ReservedNames = []string{"api_token", "upgrade"}
+var ReservedNames = []string{"acme", "api_token", "upgrade"}
 
 // ReservedName says whether name must not be a service name because ten's
 // own files live under it, or could: the comparison ignores case (a

@@ -18,7 +18,7 @@ import (
 // it, naming the name and the reserved list, and create nothing.
 func TestServiceNamedUpgradeIsRefused(t *testing.T) {
 	e := newEnv(t, "[service.upgrade]\ncommand = \"@APP@\"\nstorage_persist = false\n")
-	const want = `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "api_token" and "upgrade"`
+	const want = `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "acme", "api_token" and "upgrade"`
 
 	r := e.cli(t, nil, "config", "--check")
 	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, want) {

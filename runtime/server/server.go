@@ -32,7 +32,7 @@ import (
 type Options struct {
 	Config *config.Config // required, with the data-dir override applied
 	Port   int            // ignored when Listener is set
-	Bind   string         // listen address; default 0.0.0.0 as tenement
+	Bind   string         // listen address; default DefaultBind (loopback)
 	Domain string         // base domain for {id}.{service}.{domain}; default "localhost"
 	Logger *slog.Logger
 
@@ -85,7 +85,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Domain = DefaultDomain
 	}
 	if opts.Bind == "" {
-		opts.Bind = "0.0.0.0"
+		opts.Bind = DefaultBind
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 30 * time.Second
@@ -243,6 +243,10 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("ten listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
 		"domain", opts.Domain, "server_id", serverID, "version", version.Version,
 		"supervisor", sup.IsSupervisor())
+	if exposedWithoutTLS(ln.Addr(), cfg.Settings.TLS.Enabled) {
+		log.Warn("listening on a non-loopback address without TLS: the API and tenants are reachable in clear text from other machines; put Caddy or nginx in front and bind 127.0.0.1, or enable TLS",
+			"addr", ln.Addr().String())
+	}
 	s.announceReady()
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
