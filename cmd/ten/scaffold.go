@@ -115,6 +115,7 @@ func newInstallCmd(g *globals) *cobra.Command {
 		dryRun      bool
 		withCaddy   bool
 		dnsProvider string
+		user        string
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -122,7 +123,14 @@ func newInstallCmd(g *globals) *cobra.Command {
 		Long: `Show the steps of a systemd installation and the unit file it writes:
 the binary in /usr/local/bin/ten, the configuration in /etc/tenement, the
 data in /var/lib/tenement and the unit tenement.service. Only --dry-run is
-supported; apply the steps by hand or with your configuration management.`,
+supported; apply the steps by hand or with your configuration management.
+
+The unit runs ten as the system user --user (default tenement, created by
+the steps) under systemd's sandboxing: the file system is read-only except
+the data directory, no privilege gain, private /tmp, no /home. Tenants run
+as the same user then; to keep tenants from ten's own files (api_token,
+tenement.db, ten.sock), run ten as root (--user root) and the tenants as
+an unprivileged user (see user in docs/configuration.md).`,
 		Example: "  ten install --domain example.com --port 8080 --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -136,7 +144,11 @@ supported; apply the steps by hand or with your configuration management.`,
 			if _, err := g.configPath(); err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), scaffold.InstallPlan(domain, port, withCaddy, dnsProvider))
+			unit := scaffold.Unit{Domain: domain, Port: port, User: user}
+			if err := unit.Validate(); err != nil {
+				return &cli.ExitError{Code: 2, Err: err}
+			}
+			fmt.Fprint(cmd.OutOrStdout(), scaffold.InstallPlan(unit, withCaddy, dnsProvider))
 			return nil
 		},
 	}
@@ -146,5 +158,6 @@ supported; apply the steps by hand or with your configuration management.`,
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be done, change nothing")
 	f.BoolVar(&withCaddy, "caddy", false, "also set up Caddy as the HTTPS reverse proxy")
 	f.StringVar(&dnsProvider, "dns-provider", "", "DNS provider for wildcard certificates (with --caddy)")
+	f.StringVar(&user, "user", scaffold.DefaultServiceUser, "system user (and group) the unit runs ten as")
 	return cmd
 }

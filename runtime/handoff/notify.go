@@ -49,5 +49,11 @@ func NotifyReady(pid int) error {
 	return Notify(strings.Join(msg, "\n"))
 }
 
+// NotifyMainPID tells systemd that pid is now the service's main process.
+// The old server sends it for its successor: with NotifyAccess=main
+// systemd ignores what any process but the main one says, including the
+// successor's own MAINPID.
+func NotifyMainPID(pid int) error { return Notify(fmt.Sprintf("MAINPID=%d", pid)) }
+
 // NotifyStopping tells systemd the service is shutting down on purpose.
 func NotifyStopping() error { return Notify("STOPPING=1") }

@@ -3,6 +3,7 @@ package scaffold
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,25 +12,62 @@ import (
 )
 
 func TestSystemdUnit(t *testing.T) {
-	u := SystemdUnit("example.com", 3000, "/etc/tenement/tenement.toml")
+	u := SystemdUnit(Unit{Domain: "example.com", Port: 3000, ConfigPath: "/etc/tenement/tenement.toml"})
 	for _, want := range []string{
 		"[Unit]", "[Service]", "[Install]",
 		"ExecStart=/usr/local/bin/ten serve --port 3000 --domain example.com",
 		"Environment=TENEMENT_CONFIG=/etc/tenement/tenement.toml",
 		"WorkingDirectory=/var/lib/tenement", "ReadWritePaths=/var/lib/tenement",
-		"Type=notify", "NotifyAccess=all", "ExecReload=/bin/kill -USR2 $MAINPID",
+		"Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -USR2 $MAINPID",
+		"User=tenement\n", "Group=tenement\n",
 		"Restart=always", "RestartSec=5", "NoNewPrivileges=true", "ProtectSystem=strict",
+		"ProtectHome=true", "PrivateTmp=true", "RestrictSUIDSGID=true",
 		"WantedBy=multi-user.target",
 	} {
 		if !strings.Contains(u, want) {
 			t.Errorf("unit lacks %q", want)
 		}
 	}
-	plan := InstallPlan("example.com", 8080, true, "cloudflare")
-	for _, want := range []string{"=== Dry run - would perform these actions ===", "5. Create systemd unit at /etc/systemd/system/tenement.service", "DNS provider 'cloudflare'", "=== Generated systemd unit ==="} {
+	if strings.Contains(u, "NotifyAccess=all") {
+		t.Error("unit lets any process in the service (a tenant) notify systemd")
+	}
+	if u := SystemdUnit(Unit{Domain: "example.com", Port: 3000, User: "svc"}); !strings.Contains(u, "User=svc\nGroup=svc\n") {
+		t.Errorf("--user svc:\n%s", u)
+	}
+	plan := InstallPlan(Unit{Domain: "example.com", Port: 8080}, true, "cloudflare")
+	for _, want := range []string{"=== Dry run - would perform these actions ===",
+		"2. Create system user tenement if missing: useradd --system --user-group --home-dir /var/lib/tenement --shell /usr/sbin/nologin tenement",
+		"6. Create systemd unit at /etc/systemd/system/tenement.service", "DNS provider 'cloudflare'", "=== Generated systemd unit ==="} {
 		if !strings.Contains(plan, want) {
-			t.Errorf("plan lacks %q", want)
+			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}
+	}
+	for _, bad := range []string{"Root", "a b", "x\nExecStartPre=/bin/sh", "-x", strings.Repeat("a", 33)} {
+		if err := (Unit{User: bad}).Validate(); err == nil {
+			t.Errorf("user %q accepted", bad)
+		}
+	}
+	if err := (Unit{User: "tenement"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSystemdUnitVerifies runs systemd's own checker on the unit, with the
+// binary at a path that exists.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install systemd)")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tenement.service")
+	unit := SystemdUnit(Unit{Domain: "example.com", Port: 8080, Binary: "/bin/true", User: "root", DataDir: dir})
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s\n%s", err, out, unit)
 	}
 }
 

@@ -214,6 +214,9 @@ func (s *server) Upgrade(ctx context.Context, binary string, args []string) (han
 		return handoff.UpgradeResult{}, err
 	}
 	s.log.Info("new server is ready; handing over", "binary", binary, "pid", proc.Pid, "took", time.Since(start))
+	if err := handoff.NotifyMainPID(proc.Pid); err != nil {
+		s.log.Warn("sd_notify MAINPID failed", "pid", proc.Pid, "err", err)
+	}
 	s.once.Do(func() { close(s.handedOff) })
 	return handoff.UpgradeResult{NewPID: proc.Pid}, nil
 }
