@@ -85,6 +85,13 @@ func newSite(t *testing.T, from string) *site {
 		tu:   testbin.Build(t, "./cmd/ten-upgrade"),
 		mark: procmark.New("TENTEST_E2E_MARK"),
 	}
+	// Run as root, ten starts tenants as the unprivileged tenement user,
+	// who must reach the data directory in here.
+	for _, d := range []string{filepath.Dir(s.dir), s.dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.bin = filepath.Join(s.dir, "bin", "ten")
 	copyFile(t, tenBinary(t, from), s.bin, 0o755)
 	s.config = filepath.Join(s.dir, "tenement.toml")

@@ -196,6 +196,11 @@ func makeWorkDir(parent string) (string, error) {
 		parent = abs
 	}
 	dir, err := os.MkdirTemp(parent, "ten-bench-")
+	if err == nil {
+		// Run as root, ten starts the tenants as an unprivileged user,
+		// who must reach their data directories in here.
+		err = os.Chmod(dir, 0o755)
+	}
 	if err != nil {
 		return "", fmt.Errorf("work directory: %w", err)
 	}

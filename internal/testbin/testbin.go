@@ -86,6 +86,11 @@ func build(pkg string, opts ...Option) (string, error) {
 	mu.Lock()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "testbin-")
+		if err == nil {
+			// A server run as root starts tenants as an unprivileged user,
+			// who must be able to execute the binaries built here.
+			err = os.Chmod(d, 0o755)
+		}
 		if err != nil {
 			mu.Unlock()
 			return "", err
@@ -150,6 +155,9 @@ func Dir() (string, error) {
 	defer mu.Unlock()
 	if dir == "" {
 		d, err := os.MkdirTemp("", "testbin-")
+		if err == nil {
+			err = os.Chmod(d, 0o755) // see Build
+		}
 		if err != nil {
 			return "", err
 		}

@@ -90,6 +90,7 @@ func (p *parser) checkService(name string, s *Service) {
 	p.checkPassthrough(at("env_passthrough"), s.EnvPassthrough)
 	p.nonNegative(at("max_instances"), s.MaxInstances)
 	p.oneOf(at("isolation"), s.Isolation, isolations)
+	p.checkUser(at("user"), s.User)
 	p.oneOf(at("restart"), s.Restart, restarts)
 	if s.Health != "" && !strings.HasPrefix(s.Health, "/") {
 		p.warnf(at("health"), fmt.Sprintf("write %q", "/"+s.Health), "%q is not an absolute URL path", s.Health)

@@ -34,6 +34,13 @@ state_dir = "/srv/ten/notes/x"
 `,
 		wants: []want{{SeverityError, 6, "upgrade.state_dir", `"/srv/ten/notes/x" is inside the data directory of service "notes"`, "outside"}},
 	}, {
+		name: "invalid user",
+		src: `[service.api]
+command = "./api"
+user = "Bad User"
+`,
+		wants: []want{{SeverityError, 3, "service.api.user", `"Bad User" is not a valid user name`, "tenement"}},
+	}, {
 		name: "blank command",
 		src: `[service.api]
 command = "  "

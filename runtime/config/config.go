@@ -123,6 +123,9 @@ type Service struct {
 	StorageEnforce bool              `json:"storage_enforce"`  // refuse to start an instance over its quota
 	MemoryLimitMB  int               `json:"memory_limit_mb"`  // 0 means no limit
 	CPUShares      int               `json:"cpu_shares"`       // cgroup cpu.weight 1-10000; 0 means unset
+	// User runs the instances; "" means DefaultTenantUser when ten runs as
+	// root, else ten's own user (see runtime/supervisor/credential.go).
+	User string `json:"user,omitempty"`
 
 	// EnvPassthrough names variables of the server's environment that the
 	// tenant also gets, beyond the allowlist (runtime/supervisor/environ.go):

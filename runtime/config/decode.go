@@ -374,6 +374,7 @@ var serviceFields = fieldSet[Service]{
 	"env_passthrough":  strsField(func(s *Service) *[]string { return &s.EnvPassthrough }),
 	"max_instances":    intField(func(s *Service) *int { return &s.MaxInstances }),
 	"workdir":          strField(func(s *Service) *string { return &s.Workdir }),
+	"user":             strField(func(s *Service) *string { return &s.User }),
 	"isolation":        strField(func(s *Service) *string { return &s.Isolation }),
 	"restart":          strField(func(s *Service) *string { return &s.Restart }),
 	"idle_timeout":     intField(func(s *Service) *int { return &s.IdleTimeout }),

@@ -55,6 +55,14 @@ func newEnv(t testing.TB, config string) *env {
 		nonce: randHex(8),
 		mark:  procmark.New("TENTEST_MARK"),
 	}
+	// Run as root, ten starts tenants as the unprivileged tenement user:
+	// like an installation under /var/lib, the directories above the data
+	// directory and the tenant binary must be reachable to it.
+	for _, d := range []string{filepath.Dir(e.dir), e.dir, filepath.Dir(e.app)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.dataDir = filepath.Join(e.dir, "data")
 	e.config = filepath.Join(e.dir, "tenement.toml")
 	config = strings.NewReplacer("@APP@", e.app, "@DIR@", e.dir).Replace(config)

@@ -43,7 +43,7 @@ idle_timeout = 1
 TESTAPP_NAME = "{id}"
 
 [service.py]
-command = "python3"
+command = "/usr/bin/python3"
 args = ["-u", "@DIR@/app.py"]
 health = "/health"
 `

@@ -138,6 +138,8 @@ func Run(ctx context.Context, opts Options) error {
 		Addr:     ln.Addr().String(),
 		Version:  version.Version,
 		Logger:   log.With("component", "supervisor"),
+		// Under root, tenants must not share ten's user: see credential.go.
+		TenantUser: config.DefaultTenantUser,
 
 		AllowUnlimited: opts.AllowUnlimited,
 	}

@@ -204,6 +204,11 @@ type Options struct {
 
 	PortMin, PortMax int // tenant port range; default 30000-40000 as tenement
 
+	// TenantUser runs the instances of services without a user key when
+	// ten runs as root; it is created if missing. "" (or "root") leaves
+	// them as root. `ten serve` sets config.DefaultTenantUser.
+	TenantUser string
+
 	Now       func() time.Time // clock; default time.Now
 	StopGrace time.Duration    // SIGTERM -> SIGKILL; default 10s
 

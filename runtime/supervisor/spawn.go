@@ -72,6 +72,9 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	if err := applyIsolation(cmd.SysProcAttr, svc.Isolation); err != nil {
 		return nil, err
 	}
+	if err := s.runAs(cmd.SysProcAttr, svc, in.service, dir); err != nil {
+		return nil, err
+	}
 	group, started, err := s.enforceLimits(in, cmd)
 	if err != nil {
 		return nil, err
