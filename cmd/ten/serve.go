@@ -40,9 +40,8 @@ default routes. /health, /metrics and the REST API under /api are served
 on every other request, and always on the bare domain.
 
 The server listens on 127.0.0.1 unless --host says otherwise: put Caddy or
-nginx in front of it for HTTPS (ten caddy writes a Caddyfile), or use --tls.
-Binding any
-other address without TLS is logged as a warning.
+nginx in front of it for HTTPS (ten caddy writes a Caddyfile), or use
+--tls. Binding any other address without TLS is logged as a warning.
 
 On SIGTERM or SIGINT the server stops accepting connections, lets in-flight
 requests finish, then stops the tenants it started. If another ten serve

@@ -245,8 +245,8 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("ten listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
 		"domain", opts.Domain, "server_id", serverID, "version", version.Version,
 		"supervisor", sup.IsSupervisor())
-	if exposedWithoutTLS(ln.Addr(), cfg.Settings.TLS.Enabled) {
-		log.Warn("listening on a non-loopback address without TLS: the API and tenants are reachable in clear text from other machines; put Caddy or nginx in front and bind 127.0.0.1, or enable TLS",
+	if exposedWithoutTLS(ln.Addr(), opts.TLS != nil) {
+		log.Warn("listening on a non-loopback address without TLS: the API and tenants are reachable in clear text from other machines; put Caddy or nginx in front and bind 127.0.0.1, or use --tls",
 			"addr", ln.Addr().String())
 	}
 	s.announceReady()
