@@ -54,6 +54,9 @@ func TestTenantCannotReachTensFilesAsRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the default tenant user applies when ten runs as root")
 	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("needs /usr/bin/python3 (scripts/install-test-deps)")
+	}
 	code := strings.ReplaceAll(probeTenant, `"`, `\"`)
 	code = strings.ReplaceAll(code, "\n", `\n`)
 	e := newEnv(t, `[service.probe]
