@@ -79,3 +79,29 @@ func TestPrivateFiles(t *testing.T) {
 		}
 	}
 }
+
+// A service directory replaced by a link out of the data directory is not
+// followed when a stopped instance's data is removed.
+func TestRemoveInstanceDirStaysInDataDir(t *testing.T) {
+	data, outside := t.TempDir(), t.TempDir()
+	victim := filepath.Join(outside, "id", "keep")
+	os.MkdirAll(filepath.Dir(victim), 0o700)
+	os.WriteFile(victim, []byte("x"), 0o600)
+	if err := os.Symlink(outside, filepath.Join(data, "svc")); err != nil {
+		t.Fatal(err)
+	}
+	s := &Supervisor{dataDir: data}
+	if err := s.removeInstanceDir(key{service: "svc", id: "id"}); err == nil {
+		t.Error("removal through a link out of the data directory succeeded")
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("file outside the data directory removed: %v", err)
+	}
+	os.MkdirAll(filepath.Join(data, "web", "a"), 0o700)
+	if err := s.removeInstanceDir(key{service: "web", id: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "web", "a")); !os.IsNotExist(err) {
+		t.Errorf("instance dir not removed: %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -153,7 +152,7 @@ func (s *Supervisor) Stop(ctx context.Context, service, id string) error {
 			return err
 		}
 		if !in.svc.StoragePersist {
-			if err := os.RemoveAll(s.instanceDir(k)); err != nil {
+			if err := s.removeInstanceDir(k); err != nil {
 				return fmt.Errorf("%s: remove data dir: %w", k, err)
 			}
 		}
