@@ -27,8 +27,10 @@ command = "@APP@"
 TESTAPP_UNHEALTHY_FILE = "/"
 TESTAPP_UNHEALTHY_STATUS = "500"
 
+# The system python3: run as root, ten starts tenants as the tenement
+# user, who cannot execute one found on root's own PATH (e.g. ~/.pyenv).
 [service.line]
-command = "python3 -m http.server --bind 127.0.0.1 {port}"
+command = "/usr/bin/python3 -m http.server --bind 127.0.0.1 {port}"
 health = ""
 startup_timeout = 30
 `
