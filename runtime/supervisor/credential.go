@@ -57,8 +57,9 @@ func (s *Supervisor) runAs(attr *syscall.SysProcAttr, svc *config.Service, servi
 		return err
 	}
 	// Once the data directory can be traversed, only the modes of ten's
-	// own files keep tenants out: make sure none is readable by others
-	// (SQLite gives -wal and -shm the database's mode).
+	// own files keep tenants out: make sure none is open to others
+	// (SQLite gives -wal and -shm the database's mode). Group bits are the
+	// operator's choice (a backup agent in the group) and stay.
 	if err := privateFiles(s.dataDir, ownFiles...); err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func lookupUser(name string, create bool) (uid, gid uint32, err error) {
 // secrets or state.
 var ownFiles = []string{"tenement.db", "tenement.db-wal", "tenement.db-shm", "tenement.db-journal", "api_token"}
 
-// privateFiles removes group and other permissions from the named files
+// privateFiles removes the permissions for others from the named files
 // in dir that exist.
 func privateFiles(dir string, names ...string) error {
 	for _, name := range names {
@@ -121,8 +122,8 @@ func privateFiles(dir string, names ...string) error {
 		if err != nil {
 			return err
 		}
-		if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+		if st.Mode().IsRegular() && st.Mode().Perm()&0o007 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o770); err != nil {
 				return fmt.Errorf("keep %s from tenants: %w", p, err)
 			}
 		}

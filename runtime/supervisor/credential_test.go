@@ -68,11 +68,12 @@ func TestChownTreeStaysInside(t *testing.T) {
 func TestPrivateFiles(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tenement.db"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "tenement.db-wal"), nil, 0o640)
 	os.WriteFile(filepath.Join(dir, "api_token"), nil, 0o600)
 	if err := privateFiles(dir, ownFiles...); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]os.FileMode{"tenement.db": 0o600, "api_token": 0o600} {
+	for name, want := range map[string]os.FileMode{"tenement.db": 0o640, "tenement.db-wal": 0o640, "api_token": 0o600} {
 		st, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || st.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want %o", name, st.Mode(), err, want)
