@@ -20,14 +20,17 @@ type Routable func(Target) bool
 // Refusing names that route nowhere keeps anyone who can point a name at
 // the proxy from making it request certificates for junk, which would use
 // up the CA's rate limits for the domain.
-func AskHandler(domain string, routable Routable) http.Handler {
+//
+// resolve maps a name to its target the way requests to it are routed
+// (Router.HostTarget: [routing] host rules, then the host convention).
+func AskHandler(domain string, resolve func(host string) (Target, bool), routable Routable) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("domain")
 		if name == "" {
 			http.Error(w, "missing ?domain=NAME", http.StatusBadRequest)
 			return
 		}
-		if !askAllows(name, domain, routable) {
+		if !askAllows(name, domain, resolve, routable) {
 			http.Error(w, "no route for "+name, http.StatusNotFound)
 			return
 		}
@@ -35,7 +38,7 @@ func AskHandler(domain string, routable Routable) http.Handler {
 	})
 }
 
-func askAllows(name, domain string, routable Routable) bool {
+func askAllows(name, domain string, resolve func(string) (Target, bool), routable Routable) bool {
 	// A certificate name has no port; one with a port is not ours to judge.
 	if strings.ContainsAny(name, ":/") {
 		return false
@@ -43,7 +46,7 @@ func askAllows(name, domain string, routable Routable) bool {
 	if strings.EqualFold(strings.TrimSuffix(name, "."), strings.TrimSuffix(domain, ".")) {
 		return true
 	}
-	t, ok := ParseHost(name, domain)
+	t, ok := resolve(name)
 	return ok && validLabel(t.Service) && (t.ID == "" || validLabel(t.ID)) && routable(t)
 }
 

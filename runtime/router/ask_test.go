@@ -13,7 +13,10 @@ func TestAskHandlerAllowsOnlyRoutableNames(t *testing.T) {
 		{Service: "api"}:                true,
 		{Service: "notes", ID: "alice"}: true,
 	}
-	h := AskHandler("example.com", func(t Target) bool { return known[t] })
+	rt := New(Options{Backend: newFake(), Domain: "example.com", Routes: Routes{
+		Subdomain: map[string]string{"*.t.example.org": "notes"},
+	}})
+	h := AskHandler("example.com", rt.HostTarget, func(t Target) bool { return known[t] })
 	tests := []struct {
 		name string
 		want int
@@ -28,6 +31,8 @@ func TestAskHandlerAllowsOnlyRoutableNames(t *testing.T) {
 		{"junk.example.com", 404},        // no such service
 		{"a.alice.notes.example.com", 404},
 		{"alice.notes.example.org", 404},
+		{"alice.t.example.org", 200}, // a [routing] wildcard names notes:alice
+		{"bob.t.example.org", 404},
 		{"example.com:443", 404},
 		{"alice.notes.example.com:443", 404},
 		{"-x.notes.example.com", 404},

@@ -157,5 +157,17 @@ func (rt *Router) resolve(r *http.Request) (t Target, ok, owned bool) {
 	return t, ok, ok
 }
 
+// HostTarget resolves a host name alone, as requests to it are routed by
+// their host: [routing] host rules first, then the {id}.{service}.{domain}
+// convention. Path and default rules need a request's path, so a name
+// only they would serve has no target: a certificate is for a name.
+func (rt *Router) HostTarget(host string) (Target, bool) {
+	h := NormalizeHost(host)
+	if t, ok := rt.rules.host(h); ok {
+		return t, true
+	}
+	return ParseHost(h, rt.domain)
+}
+
 // Warnings lists the [routing] patterns the router cannot use.
 func (rt *Router) Warnings() []string { return rt.bad }

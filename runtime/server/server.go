@@ -209,7 +209,7 @@ func Run(ctx context.Context, opts Options) error {
 	conns := newClientConns()
 	srv := &http.Server{
 		ConnState:         conns.track,
-		Handler:           conns.closeWhenDraining(Handler(rt, withAsk(opts.Domain, sup, apiHandler))),
+		Handler:           conns.closeWhenDraining(Handler(rt, withAsk(opts.Domain, rt, sup, apiHandler))),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -237,7 +237,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer ctl.Close()
 
 	serveErr := make(chan error, 1)
-	if err := front.serve(ctx, opts, srv, sup, log, serveErr); err != nil {
+	if err := front.serve(ctx, opts, srv, rt, sup, log, serveErr); err != nil {
 		sup.Shutdown(context.Background(), !opts.KeepTenants)
 		return err
 	}

@@ -92,7 +92,7 @@ func listenerPort(ln net.Listener) int {
 // serve starts serving HTTPS on srv and the redirect port on a server of
 // its own, which stops when srv shuts down. Serve errors go to errc,
 // without blocking.
-func (f *tlsFront) serve(ctx context.Context, opts Options, srv *http.Server, sup *supervisor.Supervisor,
+func (f *tlsFront) serve(ctx context.Context, opts Options, srv *http.Server, rt *router.Router, sup *supervisor.Supervisor,
 	log *slog.Logger, errc chan<- error) error {
 	if f == nil {
 		return nil
@@ -100,7 +100,7 @@ func (f *tlsFront) serve(ctx context.Context, opts Options, srv *http.Server, su
 	log = log.With("component", "tls")
 	mgr, err := tlsserve.New(tlsserve.Options{
 		Settings:  opts.TLS,
-		Allow:     routable(sup, opts.TLS.Domain),
+		Allow:     routable(rt, sup, opts.TLS.Domain),
 		HTTPSPort: listenerPort(f.https),
 		Logger:    log,
 	})
@@ -145,14 +145,14 @@ func (f *tlsFront) serve(ctx context.Context, opts Options, srv *http.Server, su
 	return nil
 }
 
-// routable is the certificate policy: a host under the domain that names
-// a configured service (and a valid instance id), as the router would
-// resolve it.
-func routable(sup *supervisor.Supervisor, domain string) func(context.Context, string) error {
+// routable is the certificate policy: a host that the router resolves (a
+// [routing] host rule, or a name under the domain) to a configured service
+// and a valid instance id.
+func routable(rt *router.Router, sup *supervisor.Supervisor, domain string) func(context.Context, string) error {
 	return func(_ context.Context, host string) error {
-		t, ok := router.ParseHost(host, domain)
+		t, ok := rt.HostTarget(host)
 		if !ok {
-			return fmt.Errorf("not a tenant host under %s", domain)
+			return fmt.Errorf("not a tenant host under %s nor one of [routing]", domain)
 		}
 		return sup.CanServe(t.Service, t.ID)
 	}

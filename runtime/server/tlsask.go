@@ -15,8 +15,8 @@ import (
 // The policy is the one `ten serve --tls` applies to its own certificates
 // (supervisor.CanServe): a configured service, and a valid instance id
 // under it, since a request for a new id spawns that instance.
-func withAsk(domain string, sup *supervisor.Supervisor, apiHandler http.Handler) http.Handler {
-	ask := router.AskHandler(domain, func(t router.Target) bool {
+func withAsk(domain string, rt *router.Router, sup *supervisor.Supervisor, apiHandler http.Handler) http.Handler {
+	ask := router.AskHandler(domain, rt.HostTarget, func(t router.Target) bool {
 		return sup.CanServe(t.Service, t.ID) == nil
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
