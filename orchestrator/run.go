@@ -9,12 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/tenement/ten/compat"
 	"github.com/tenement/ten/orchestrator/journal"
-	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -408,7 +407,7 @@ func runFresh(ctx context.Context, rep *RunReport, opts RunOptions, in *install,
 		return rep
 	}
 	if opts.Confirm != nil {
-		var b bytesBuffer
+		var b strings.Builder
 		writePlan(&b, p, steps)
 		if !opts.Confirm(b.String()) {
 			dropKept()
@@ -745,14 +744,3 @@ func undoList(steps []journal.Step) string {
 	}
 	return s
 }
-
-// bytesBuffer is a minimal strings.Builder that is an io.Writer.
-type bytesBuffer struct{ b []byte }
-
-func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-func (w *bytesBuffer) String() string              { return string(w.b) }
-
-var (
-	_ = slices.Contains[[]string]
-	_ = release.FileSHA256
-)

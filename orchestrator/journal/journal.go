@@ -64,6 +64,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -726,19 +727,10 @@ func (j *Journal) setStep(ctx context.Context, id int64, seq int, op, set string
 		return fmt.Errorf("journal %s of step %d of upgrade %d: no such step", op, seq, id)
 	case err != nil:
 		return fmt.Errorf("journal %s of step %d of upgrade %d: %w", op, seq, id, err)
-	case !contains(from, state):
+	case !slices.Contains(from, state):
 		return fmt.Errorf("journal %s of step %d of upgrade %d: step is %s, want %s", op, seq, id, state, strings.Join(from, " or "))
 	}
 	return j.notRunning(ctx, id, fmt.Sprintf("journal %s of step %d", op, seq))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // MarkPointOfNoReturn records that the new version of upgrade id has

@@ -3,6 +3,7 @@ package release
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -78,7 +79,7 @@ func SelectAsset(assets []Asset, version, goos, goarch string) (Asset, error) {
 			continue
 		}
 		platformAssets = append(platformAssets, a.Name)
-		if n.OS != goos || !contains(arches, n.Arch) {
+		if n.OS != goos || !slices.Contains(arches, n.Arch) {
 			continue
 		}
 		if n.Version != "" && version != "" && CanonicalVersion(n.Version) != version {
@@ -118,15 +119,6 @@ func listNames(assets []Asset) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ChecksumsAsset finds GoReleaser's checksum file: "checksums.txt" or
