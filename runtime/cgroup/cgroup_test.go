@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/internal/syncbuf"
 )
 
 func TestLimitsConversions(t *testing.T) {
@@ -247,7 +248,7 @@ func TestHostGroupLimitsAndEntry(t *testing.T) {
 	// The shell's first command reads where it is: no instruction of the
 	// tenant runs before it is in the group.
 	cmd := exec.Command("/bin/sh", "-c", "cat /proc/self/cgroup; exec sleep 60")
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	done, err := g.Prepare(cmd)
@@ -308,25 +309,6 @@ func TestHostGroupLimitsAndEntry(t *testing.T) {
 			t.Errorf("%s still exists (%v)", d, err)
 		}
 	}
-}
-
-// lockedBuffer is written by the command's output copier while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestUnifiedCloneIntoCgroup exercises the v2 entry path (clone3 with

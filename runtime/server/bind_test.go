@@ -1,15 +1,14 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -34,29 +33,12 @@ func TestExposedWithoutTLS(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runAt starts Run with bind and returns where it listens and its log.
 func runAt(t *testing.T, bind string) (net.Addr, string) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Settings.DataDir = t.TempDir()
-	var logBuf lockedBuffer
+	var logBuf syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)

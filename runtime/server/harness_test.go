@@ -16,12 +16,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenement/ten/internal/procmark"
+	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 )
@@ -118,26 +118,9 @@ type server struct {
 	cmd    *exec.Cmd
 	addr   string
 	url    string
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	err    error // Wait's result, once exited is closed
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var listenRE = regexp.MustCompile(`msg="ten listening" addr=(\S+)`)
@@ -162,7 +145,7 @@ func (e *env) startServerArgs(t testing.TB, extra ...string) *server {
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
-	s := &server{e: e, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{e: e, cmd: cmd, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,39 +1,21 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/runtime/config"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A service whose isolation this server cannot provide is named in the log
 // when the server starts, not only at its first spawn. (Here the level is
 // one no server provides; a namespace service on a server without root
 // takes the same path, see TestNamespaceIsolationNeedsRoot.)
 func TestStartLogsServicesThatCannotStart(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.Services["ok"] = appService("/bin/true")

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,11 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/runtime/cgroup"
 	"github.com/tenement/ten/runtime/config"
 )
@@ -60,31 +59,13 @@ func gone(g *cgroup.Group) bool {
 	return true
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // limitedEnv starts a supervisor whose service web has the given
 // modifications, logging to the returned buffer.
-func limitedEnv(t *testing.T, mods ...func(*config.Service)) (*env, *cgroup.Manager, *syncBuffer) {
+func limitedEnv(t *testing.T, mods ...func(*config.Service)) (*env, *cgroup.Manager, *syncbuf.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	m := requireCgroups(t, dir)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	bin := testapp(t)
 	cfg := testConfig(dir)
 	db := openDB(t, dir)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -54,10 +55,10 @@ func TestMeasureDir(t *testing.T) {
 }
 
 // storageEnv starts a supervisor whose service web has a 5 MB quota.
-func storageEnv(t *testing.T, enforce bool) (*env, *syncBuffer) {
+func storageEnv(t *testing.T, enforce bool) (*env, *syncbuf.Buffer) {
 	t.Helper()
 	bin := testapp(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := newEnv(t, func(cfg *config.Config, o *Options) {
 		cfg.Services["web"] = appService(bin, func(s *config.Service) {
 			s.StorageQuotaMB = 5

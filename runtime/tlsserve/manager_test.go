@@ -20,11 +20,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenement/ten/internal/pebbletest"
+	"github.com/tenement/ten/internal/syncbuf"
 )
 
 // onlyAlice is the host policy of these tests: the router would send
@@ -294,7 +294,7 @@ func writeSelfSigned(t *testing.T, dir string, names ...string) (certFile, keyFi
 // A routable host the CA fails to certify is an error in the log; a name
 // that routes nowhere is only a debug line.
 func TestHandshakeFailuresLogged(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mgr, err := New(Options{
 		// Nothing listens on port 1: the CA is down.
@@ -322,21 +322,4 @@ func TestHandshakeFailuresLogged(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
