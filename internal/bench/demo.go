@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/site"
 )
 
 // DemoOptions configure Demo.
@@ -52,24 +53,24 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	if s.port, err = freePort(); err != nil {
+	defer s.Close()
+	if s.Port, err = site.FreePort(); err != nil {
 		return err
 	}
-	s.url = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	step("starting ten %s on %s with three tenants", fromVersion, s.url)
-	if err := s.start(ctx); err != nil {
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.Port)
+	step("starting ten %s on %s with three tenants", fromVersion, s.URL)
+	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	before, err := s.waitTenants(ctx, s.url, 30*time.Second)
+	before, err := s.WaitTenants(ctx, s.URL, 30*time.Second)
 	if err != nil {
 		return err
 	}
-	v0 := s.version(ctx)
+	v0 := version(ctx, s)
 
-	step("sending constant load to %s (6 clients, half keep-alive, half fresh connections)", loadHost)
+	step("sending constant load to %s (6 clients, half keep-alive, half fresh connections)", site.LoadHost)
 	var answered atomic.Int64
-	stop := loadgen.Start(ctx, loadgen.Options{URLs: []string{s.url}, Host: loadHost, Workers: 6, Interval: 2 * time.Millisecond, Sent: &answered})
+	stop := loadgen.Start(ctx, loadgen.Options{URLs: []string{s.URL}, Host: site.LoadHost, Workers: 6, Interval: 2 * time.Millisecond, Sent: &answered})
 	if err := waitAnswered(ctx, &answered, 500); err != nil {
 		stop()
 		return err
@@ -77,9 +78,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 
 	step("ten-upgrade run --binary ten-%s --strategy %s --watch %s --yes", toVersion, o.Strategy, o.Watch)
 	start := time.Now()
-	up := exec.CommandContext(ctx, b.upgrade, "--config", s.config, "run", "--binary", b.tenNew,
+	up := exec.CommandContext(ctx, b.Upgrade, "--config", s.Config, "run", "--binary", b.tenNew,
 		"--strategy", o.Strategy, "--watch", o.Watch, "--yes")
-	up.Env = s.environ()
+	up.Env = s.Environ()
 	up.Stdout, up.Stderr = w, w
 	upErr := up.Run()
 	took := time.Since(start)
@@ -89,24 +90,24 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		return waitErr
 	}
 
-	after, _ := s.waitTenants(ctx, s.url, 10*time.Second)
+	after, _ := s.WaitTenants(ctx, s.URL, 10*time.Second)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "=== demo result ===")
-	fmt.Fprintf(w, "version:   %s -> %s\n", v0, s.version(ctx))
+	fmt.Fprintf(w, "version:   %s -> %s\n", v0, version(ctx, s))
 	fmt.Fprintf(w, "upgrade:   %s (ten-upgrade run, watch window included)\n", took.Round(time.Millisecond))
 	fmt.Fprintf(w, "requests:  %d failed / %d total (p50 %s, p99 %s)\n", res.Failed, res.Sent, res.Percentile(50), res.Percentile(99))
 	if res.Failed > 0 {
 		fmt.Fprintf(w, "           failures: %v %v\n", res.ByKind, res.FirstErrors)
 	}
 	fmt.Fprintln(w, "tenants:   id      pid before  pid after")
-	for _, id := range tenants {
+	for _, id := range site.APITenants {
 		mark := "same process"
 		if before[id] != after[id] {
 			mark = "RESTARTED"
 		}
 		fmt.Fprintf(w, "           %-9s %-10d  %-10d %s\n", id, before[id], after[id], mark)
 	}
-	fmt.Fprintf(w, "files:     %s (server log %s)\n", dir, s.log)
+	fmt.Fprintf(w, "files:     %s (server log %s)\n", dir, s.Log)
 	if upErr != nil {
 		return fmt.Errorf("ten-upgrade run: %w", upErr)
 	}
@@ -131,8 +132,8 @@ func freshDemoDir(dir string) error {
 }
 
 // version says which ten answers at the site's address.
-func (s *site) version(ctx context.Context) string {
-	h, err := getHealth(ctx, s.url)
+func version(ctx context.Context, s *site.Site) string {
+	h, err := site.GetHealth(ctx, s.URL)
 	if err != nil {
 		return "(down)"
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tenement/ten/internal/site"
 )
 
 // manualScript is the manual upgrade procedure, the reference the
@@ -22,32 +24,32 @@ var manualScript []byte
 // manual runs the manual procedure against the site and its Caddy (in
 // Caddyfile mode), and returns when it started, how long it took and its
 // steps, in seconds since t0.
-func (s *site) manual(ctx context.Context, f *front, t0 time.Time) (time.Time, time.Duration, []mark, error) {
-	h, err := getHealth(ctx, s.url)
+func manual(ctx context.Context, s *site.Site, newBin string, f *site.Front, t0 time.Time) (time.Time, time.Duration, []mark, error) {
+	h, err := site.GetHealth(ctx, s.URL)
 	if err != nil {
 		return time.Now(), 0, nil, err
 	}
-	newPort, err := freePort()
+	newPort, err := site.FreePort()
 	if err != nil {
 		return time.Now(), 0, nil, err
 	}
-	script := filepath.Join(s.dir, "manual-upgrade.sh")
+	script := filepath.Join(s.Dir, "manual-upgrade.sh")
 	if err := os.WriteFile(script, manualScript, 0o755); err != nil {
 		return time.Now(), 0, nil, err
 	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", script)
-	cmd.Env = s.environ(
-		"NEW="+s.b.tenNew, "CONFIG="+s.config, "OLD_PORT="+fmt.Sprint(s.port), "NEW_PORT="+fmt.Sprint(newPort),
-		"OLD_PID="+fmt.Sprint(h.PID), "CADDYFILE="+f.caddyfile, "CADDY="+f.caddy, "LOG="+s.log)
+	cmd.Env = s.Environ(
+		"NEW="+newBin, "CONFIG="+s.Config, "OLD_PORT="+fmt.Sprint(s.Port), "NEW_PORT="+fmt.Sprint(newPort),
+		"OLD_PID="+fmt.Sprint(h.PID), "CADDYFILE="+f.Caddyfile, "CADDY="+f.Bin, "LOG="+s.Log)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	took := time.Since(start)
-	if werr := os.WriteFile(filepath.Join(s.dir, "manual-upgrade.log"), out, 0o644); werr != nil {
+	if werr := os.WriteFile(filepath.Join(s.Dir, "manual-upgrade.log"), out, 0o644); werr != nil {
 		slog.Warn("keep the manual procedure's log", "err", werr)
 	}
 	marks := scriptMarks(string(out), t0)
 	if err != nil {
-		return start, took, marks, fmt.Errorf("manual procedure: %v\n%s", err, tail(string(out), 2000))
+		return start, took, marks, fmt.Errorf("manual procedure: %v\n%s", err, site.Tail(string(out), 2000))
 	}
 	return start, took, marks, nil
 }

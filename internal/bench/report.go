@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tenement/ten/internal/site"
 )
 
 // Results is what Run measured, as it writes it to results.json
@@ -132,7 +134,7 @@ func machine(ctx context.Context) map[string]string {
 		m["kernel"] = strings.TrimSpace(string(out))
 	}
 	for _, t := range []string{"caddy", "nginx"} {
-		if p, err := lookTool(t); err == nil {
+		if p, err := site.LookTool(t); err == nil {
 			if out, err := exec.CommandContext(ctx, p, versionFlag(t)).CombinedOutput(); err == nil {
 				m[t] = firstLine(strings.TrimSpace(string(out)))
 			}

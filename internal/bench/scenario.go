@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/site"
 )
 
 // scenarioSpec is one scenario of a run. kind "" is a baseline, "manual"
@@ -114,34 +115,34 @@ func scenario(ctx context.Context, o Options, b *bins, parent string, sc scenari
 		return fail(err)
 	}
 	defer func() {
-		s.close()
+		s.Close()
 		if !o.Keep {
-			os.RemoveAll(s.dir)
+			os.RemoveAll(s.Dir)
 		}
 	}()
-	if err := s.start(ctx); err != nil {
+	if err := s.Start(ctx); err != nil {
 		return fail(err)
 	}
-	target := s.url
-	var fr *front
+	target := s.URL
+	var fr *site.Front
 	switch sc.path {
 	case "caddy":
-		fr, err = s.startCaddy(ctx, sc.kind == "manual")
+		fr, err = s.StartCaddy(ctx, site.CaddyOptions{File: sc.kind == "manual"})
 	case "nginx":
-		fr, err = s.startNginx(ctx)
+		fr, err = s.StartNginx(ctx)
 	}
 	if err != nil {
 		return fail(err)
 	}
 	if fr != nil {
-		target = fr.url
+		target = fr.URL
 	}
-	before, err := s.waitTenants(ctx, target, 10*time.Second)
+	before, err := s.WaitTenants(ctx, target, 10*time.Second)
 	if err != nil {
 		return fail(err)
 	}
 
-	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{target}, Host: loadHost, Rate: o.Rate})
+	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{target}, Host: site.LoadHost, Rate: o.Rate})
 	t0 := time.Now()
 	if sc.kind == "" {
 		err := sleep(ctx, o.Baseline)
@@ -164,10 +165,10 @@ func scenario(ctx context.Context, o Options, b *bins, parent string, sc scenari
 		cmdErr error
 	)
 	if sc.kind == "manual" {
-		start, took, r.marks, cmdErr = s.manual(ctx, fr, t0)
+		start, took, r.marks, cmdErr = manual(ctx, s, b.tenNew, fr, t0)
 	} else {
 		args := append([]string{"run", "--binary", b.tenNew, "--yes", "--watch", "0s", "--strategy", sc.kind}, frontArgs(fr)...)
-		rep, start, took, cmdErr = s.tenUpgrade(ctx, args...)
+		rep, start, took, cmdErr = tenUpgrade(ctx, s, args...)
 		r.marks = stepMarks(rep, t0, start, took)
 	}
 	err = sleep(ctx, o.Tail)
@@ -183,12 +184,12 @@ func scenario(ctx context.Context, o Options, b *bins, parent string, sc scenari
 	if cmdErr != nil {
 		return fail(cmdErr)
 	}
-	after, err := s.waitTenants(ctx, target, 10*time.Second)
+	after, err := s.WaitTenants(ctx, target, 10*time.Second)
 	if err != nil {
 		return fail(err)
 	}
 	r.TenantRestarts = restarts(before, after)
-	if _, err := waitHealth(ctx, target, toVersion, 5*time.Second); err != nil {
+	if _, err := site.WaitHealth(ctx, target, toVersion, 5*time.Second); err != nil {
 		return fail(err)
 	}
 	if sc.kind != "handoff" {
@@ -199,16 +200,16 @@ func scenario(ctx context.Context, o Options, b *bins, parent string, sc scenari
 
 // rollback measures `ten-upgrade rollback` on the site just upgraded,
 // under load too; after are the tenants' pids before it.
-func rollback(ctx context.Context, o Options, s *site, path, target string, after map[string]int) *Row {
+func rollback(ctx context.Context, o Options, s *site.Site, path, target string, after map[string]int) *Row {
 	rb := &Row{Scenario: "rollback", Path: path, ByKind: map[string]int{}, MustNotFail: true}
-	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{target}, Host: loadHost, Rate: o.Rate})
+	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{target}, Host: site.LoadHost, Rate: o.Rate})
 	t0 := time.Now()
 	if err := sleep(ctx, o.Lead); err != nil {
 		stop()
 		rb.Error = err.Error()
 		return rb
 	}
-	rep, start, took, cmdErr := s.tenUpgrade(ctx, "rollback", "--yes")
+	rep, start, took, cmdErr := tenUpgrade(ctx, s, "rollback", "--yes")
 	// The report's steps are the upgrade's that the rollback undid: the
 	// whole command is the switch.
 	rb.marks = stepMarks(nil, t0, start, took)
@@ -228,21 +229,21 @@ func rollback(ctx context.Context, o Options, s *site, path, target string, afte
 		rb.Error = cmdErr.Error()
 		return rb
 	}
-	back, err := s.waitTenants(ctx, target, 10*time.Second)
+	back, err := s.WaitTenants(ctx, target, 10*time.Second)
 	if err != nil {
 		rb.Error = err.Error()
 		return rb
 	}
 	rb.TenantRestarts = restarts(after, back)
-	if _, err := waitHealth(ctx, target, fromVersion, 5*time.Second); err != nil {
+	if _, err := site.WaitHealth(ctx, target, fromVersion, 5*time.Second); err != nil {
 		rb.Error = err.Error()
 	}
 	return rb
 }
 
-func frontArgs(f *front) []string {
+func frontArgs(f *site.Front) []string {
 	if f == nil {
 		return nil
 	}
-	return f.args
+	return f.Args
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenement/ten/internal/loadgen"
 	"github.com/tenement/ten/internal/procmark"
+	"github.com/tenement/ten/internal/site"
 )
 
 // SoakOptions configure Soak.
@@ -107,35 +108,35 @@ func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
-	if err := s.start(ctx); err != nil {
+	defer s.Close()
+	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}
 	rep := &SoakReport{Cycles: o.N, RatePerS: o.Rate}
-	pids, err := s.waitTenants(ctx, s.url, 10*time.Second)
+	pids, err := s.WaitTenants(ctx, s.URL, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	h, _ := getHealth(ctx, s.url)
-	rep.Processes[0] = len(procmark.Find(s.mark))
+	h, _ := site.GetHealth(ctx, s.URL)
+	rep.Processes[0] = len(procmark.Find(s.Mark))
 	rep.ServerFDs[0] = fdCount(h.PID)
 	rep.TenantFDs[0] = tenantFDs(pids)
-	tmpBefore := listFiles(s.tmp)
+	tmpBefore := listFiles(s.Tmp)
 
 	fmt.Fprintf(o.Stdout, "==> soak: %d cycles of ten-upgrade run (handoff, %s -> %s) and rollback under %.0f req/s\n", o.N, fromVersion, toVersion, o.Rate)
-	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{s.url}, Host: loadHost, Rate: o.Rate})
+	stop := loadgen.StartOpen(ctx, loadgen.OpenOptions{URLs: []string{s.URL}, Host: site.LoadHost, Rate: o.Rate})
 	if err := sleep(ctx, time.Second); err != nil {
 		stop()
 		return nil, fmt.Errorf("soak interrupted: %w", err)
 	}
 	var ups, backs []float64
 	for i := 1; i <= o.N; i++ {
-		_, _, up, err := s.tenUpgrade(ctx, "run", "--binary", b.tenNew, "--yes", "--watch", "0s", "--strategy", "handoff")
+		_, _, up, err := tenUpgrade(ctx, s, "run", "--binary", b.tenNew, "--yes", "--watch", "0s", "--strategy", "handoff")
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("cycle %d: %v", i, err))
 			break
 		}
-		_, _, back, err := s.tenUpgrade(ctx, "rollback", "--yes")
+		_, _, back, err := tenUpgrade(ctx, s, "rollback", "--yes")
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("cycle %d: %v", i, err))
 			break
@@ -158,29 +159,29 @@ func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return nil, fmt.Errorf("soak interrupted: %w", err)
 	}
-	after, err := s.waitTenants(ctx, s.url, 10*time.Second)
+	after, err := s.WaitTenants(ctx, s.URL, 10*time.Second)
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.TenantRestarts = restarts(pids, after)
-	h, err = getHealth(ctx, s.url)
+	h, err = site.GetHealth(ctx, s.URL)
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.FinalVersion = h.Version
-	rep.Processes[1] = len(procmark.Find(s.mark))
+	rep.Processes[1] = len(procmark.Find(s.Mark))
 	rep.ServerFDs[1] = fdCount(h.PID)
 	rep.ServerFDKinds = fdKinds(h.PID)
 	rep.TenantFDs[1] = tenantFDs(after)
-	rep.ServersAtTheEnd = countServers(s)
-	for f := range listFiles(s.tmp) {
+	rep.ServersAtTheEnd = len(s.Servers())
+	for f := range listFiles(s.Tmp) {
 		if !tmpBefore[f] {
 			rep.TempFilesLeft = append(rep.TempFilesLeft, f)
 		}
 	}
 	sort.Strings(rep.TempFilesLeft)
-	rep.StateFiles = countByDir(filepath.Join(s.dataDir, "upgrade"))
-	if err := s.integrity(ctx); err != nil {
+	rep.StateFiles = countByDir(filepath.Join(s.DataDir, "upgrade"))
+	if err := integrity(ctx, s); err != nil {
 		rep.IntegrityError = err.Error()
 	} else {
 		rep.IntegrityOK = true
@@ -295,19 +296,6 @@ func tenantFDs(pids map[string]int) int {
 	return n
 }
 
-// countServers counts the site's ten serve processes: after a handoff the
-// old one must have exited.
-func countServers(s *site) int {
-	n := 0
-	for _, pid := range procmark.Find(s.mark) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(b), "serve\x00") {
-			n++
-		}
-	}
-	return n
-}
-
 func listFiles(dir string) map[string]bool {
 	m := map[string]bool{}
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -330,4 +318,16 @@ func countByDir(root string) map[string]int {
 		return nil
 	})
 	return m
+}
+
+// integrity checks the live database on an online copy, so that the
+// server need not stop.
+func integrity(ctx context.Context, s *site.Site) error {
+	cp := filepath.Join(s.Dir, "integrity-copy.db")
+	defer os.Remove(cp)
+	db, err := s.CopyDB(ctx, cp)
+	if err != nil {
+		return err
+	}
+	return db.Close()
 }

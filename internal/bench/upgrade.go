@@ -1,16 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tenement/ten/internal/site"
 )
 
 // upgradeReport is the part of `ten-upgrade run|rollback --json` the
@@ -42,24 +42,21 @@ func (r *upgradeReport) stepMS(name string) float64 {
 
 // tenUpgrade runs ten-upgrade with the site's config and --json and
 // returns its report and wall time as seen from outside.
-func (s *site) tenUpgrade(ctx context.Context, args ...string) (*upgradeReport, time.Time, time.Duration, error) {
-	cmd := exec.CommandContext(ctx, s.b.upgrade, append([]string{"--config", s.config}, append(args, "--json")...)...)
-	cmd.Env = s.environ()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	took := time.Since(start)
-	logFile := filepath.Join(s.dir, "ten-upgrade-"+args[0]+".log")
-	if werr := os.WriteFile(logFile, errb.Bytes(), 0o644); werr != nil {
+func tenUpgrade(ctx context.Context, s *site.Site, args ...string) (*upgradeReport, time.Time, time.Duration, error) {
+	r, err := s.Upgrade(ctx, nil, nil, append(args, "--json")...)
+	if err != nil {
+		return nil, r.Start, r.Took, err
+	}
+	logFile := filepath.Join(s.Dir, "ten-upgrade-"+args[0]+".log")
+	if werr := os.WriteFile(logFile, []byte(r.Stderr), 0o644); werr != nil {
 		slog.Warn("keep ten-upgrade's log", "err", werr)
 	}
 	var rep upgradeReport
-	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
-		return nil, start, took, fmt.Errorf("ten-upgrade %s: %v; output not JSON: %v\n%s", strings.Join(args, " "), err, jerr, tail(errb.String(), 2000))
+	if jerr := json.Unmarshal([]byte(r.Stdout), &rep); jerr != nil {
+		return nil, r.Start, r.Took, fmt.Errorf("ten-upgrade %s: exit %d; output not JSON: %v\n%s", strings.Join(args, " "), r.Code, jerr, site.Tail(r.Stderr, 2000))
 	}
-	if err != nil || (rep.Result != "committed" && rep.Result != "rolled_back") {
-		return &rep, start, took, fmt.Errorf("ten-upgrade %s: %v: result %s, failed step %q: %s\n%s", args[0], err, rep.Result, rep.FailedStep, rep.Error, tail(errb.String(), 2000))
+	if r.Code != 0 || (rep.Result != "committed" && rep.Result != "rolled_back") {
+		return &rep, r.Start, r.Took, fmt.Errorf("ten-upgrade %s: exit %d: result %s, failed step %q: %s\n%s", args[0], r.Code, rep.Result, rep.FailedStep, rep.Error, site.Tail(r.Stderr, 2000))
 	}
-	return &rep, start, took, nil
+	return &rep, r.Start, r.Took, nil
 }

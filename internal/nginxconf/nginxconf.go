@@ -1,7 +1,9 @@
-// Package nginxconf renders the nginx configuration the upgrade tests and
-// the benchmark run a real nginx with: everything under one directory,
-// listening on loopback, proxying to the upstream "ten" that ten-upgrade's
-// nginx driver manages in ten-upstream.conf (as examples/nginx/ten.conf).
+// Package nginxconf renders the proxy configurations the upgrade tests
+// and the benchmark run a real nginx or Caddy with: everything under one
+// directory, listening on loopback, proxying to the upstream that
+// ten-upgrade's drivers manage (the nginx upstream "ten" in
+// ten-upstream.conf, as examples/nginx/ten.conf; the Caddyfile block
+// between the ten-upgrade markers).
 package nginxconf
 
 import (
@@ -15,6 +17,23 @@ const UpstreamFile = "ten-upstream.conf"
 // Main is nginx.conf for an nginx whose pid file, logs and temp paths are in
 // dir, serving 127.0.0.1:port.
 func Main(dir string, port int) string {
+	return HTTP(dir, fmt.Sprintf(`include %[1]s/%[2]s;
+    server {
+        listen 127.0.0.1:%[3]d;
+        location / {
+            proxy_pass http://ten;
+            proxy_set_header Host $host;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 5s;
+            proxy_next_upstream error timeout;
+        }
+    }`, dir, UpstreamFile, port))
+}
+
+// HTTP is nginx.conf for an nginx whose pid file, logs and temp paths are
+// in dir, with body (servers, includes) in its http block.
+func HTTP(dir, body string) string {
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // workers must reach the temp paths in dir
@@ -31,23 +50,28 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    include %[1]s/%[4]s;
-    server {
-        listen 127.0.0.1:%[3]d;
-        location / {
-            proxy_pass http://ten;
-            proxy_set_header Host $host;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 5s;
-            proxy_next_upstream error timeout;
-        }
-    }
+    %[3]s
 }
-`, dir, user, port, UpstreamFile)
+`, dir, user, body)
 }
 
 // Upstream is the initial ten-upstream.conf: ten serve at addr.
 func Upstream(addr string) string {
 	return fmt.Sprintf("upstream ten {\n    server %s;\n    keepalive 16;\n}\n", addr)
+}
+
+// Caddyfile serves plain HTTP on 127.0.0.1:port through to upstream, with
+// the admin API on 127.0.0.1:admin; extra is appended (more sites).
+func Caddyfile(admin, port int, upstream, extra string) string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+}
+http://:%d {
+	bind 127.0.0.1
+	# ten-upgrade:begin
+	reverse_proxy %s
+	# ten-upgrade:end
+}
+%s`, admin, port, upstream, extra)
 }
