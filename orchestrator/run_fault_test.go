@@ -3,7 +3,6 @@ package orchestrator
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/procmark"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -40,11 +41,11 @@ type faultRun struct {
 func newFaultRun(t *testing.T, proxy func(*site) *frontProxy) (*faultRun, *frontProxy) {
 	s := newSite(t, fromVariant)
 	s.start()
-	f := &faultRun{s: s, url: s.url}
+	f := &faultRun{s: s, url: s.URL}
 	var p *frontProxy
 	if proxy != nil {
 		p = proxy(s)
-		f.url = p.url
+		f.url = p.URL
 	}
 	f.pids = s.waitTenants()
 	return f, p
@@ -56,21 +57,13 @@ func (f *faultRun) run(env []string, during func(*exec.Cmd), args ...string) (re
 	s := f.s
 	t := s.t
 	w := s.startWriter(f.url)
-	l := load(f.url)
-	l.more(t, 300)
 	var r result
-	if during == nil {
-		r = s.upgrade(env, args...)
-	} else {
-		r = s.upgradeAsync(env, during, args...)
-	}
 	defer func() {
 		if t.Failed() {
-			t.Logf("ten-upgrade: %s\nstdout: %s", r, tailString(r.stdout, 3000))
+			t.Logf("ten-upgrade: %s\nstdout: %s", r, tensite.Tail(r.stdout, 3000))
 		}
 	}()
-	l.more(t, 300)
-	res := l.stop()
+	res := s.UnderLoad(t, f.url, 300, func() { r = s.upgradeAsync(env, during, args...) })
 	ok, _, _ := w.halt()
 	if res.Failed != 0 || res.Sent < 50 {
 		t.Errorf("load during the failed upgrade: %s", res)
@@ -85,29 +78,6 @@ func (f *faultRun) run(env []string, during func(*exec.Cmd), args ...string) (re
 		t.Errorf("deploy_log has %d weight rows, %d writes succeeded", rows, ok)
 	}
 	return r, fmt.Sprintf("%d/%d requests failed", res.Failed, res.Sent)
-}
-
-// upgradeAsync starts ten-upgrade, calls during with it, and waits.
-func (s *site) upgradeAsync(env []string, during func(*exec.Cmd), args ...string) result {
-	s.t.Helper()
-	cmd := exec.Command(s.tu, append([]string{"--config", s.config}, args...)...)
-	cmd.Env = s.environ(env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	during(cmd)
-	err := cmd.Wait()
-	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	}
-	if err := json.Unmarshal(out.Bytes(), &r.rep); err != nil {
-		s.t.Fatalf("not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
-	}
-	return r
 }
 
 func (f *faultRun) wantRolledBack(r result, step, errPart string) {
@@ -148,7 +118,7 @@ func TestRunFaultCandidateNeverHealthy(t *testing.T) {
 
 func TestRunFaultCandidateNeverHealthyProxy(t *testing.T) {
 	f, p := newFaultRun(t, (*site).startCaddy)
-	args := append([]string{"run", "--binary", faultBinary(t, "hang"), "--yes", "--json", "--watch", "1s", "--health-timeout", "2s"}, p.args...)
+	args := append([]string{"run", "--binary", faultBinary(t, "hang"), "--yes", "--json", "--watch", "1s", "--health-timeout", "2s"}, p.Args...)
 	r, load := f.run(nil, nil, args...)
 	f.wantRolledBack(r, StepSwitch, "did not become healthy")
 	bench(t, "fault candidate-never-healthy (proxy caddy): %s, wall %s", load, r.took.Round(time.Millisecond))
@@ -165,13 +135,13 @@ func TestRunFaultErrorsInWatch(t *testing.T) {
 	during := func(*exec.Cmd) {
 		// Once the old server is gone, the new one answers every request.
 		s.waitVersion(toVersion, 20*time.Second)
-		waitUntil(t, "the old server to exit", 20*time.Second, func() bool { return !pidAlive(oldPID) })
+		waitUntil(t, "the old server to exit", 20*time.Second, func() bool { return !procmark.Alive(oldPID) })
 		client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 20 * time.Second}
 		for i := 0; i < 25; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req, _ := http.NewRequest("GET", s.url+"/slow?ms=4000", nil)
+				req, _ := http.NewRequest("GET", s.URL+"/slow?ms=4000", nil)
 				req.Host = "s.slow.localhost"
 				if resp, err := client.Do(req); err == nil {
 					resp.Body.Close()
@@ -218,7 +188,7 @@ func TestRunFaultProxyRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, p := newFaultRun(t, tc.start)
 			p.break_(t)
-			args := append([]string{"run", "--binary", tenBinary(t, toVariant), "--yes", "--json", "--watch", "1s"}, p.args...)
+			args := append([]string{"run", "--binary", tenBinary(t, toVariant), "--yes", "--json", "--watch", "1s"}, p.Args...)
 			r, load := f.run(nil, nil, args...)
 			f.wantRolledBack(r, StepSwitch, tc.err)
 			bench(t, "fault %s (proxy): %s, wall %s", tc.name, load, r.took.Round(time.Millisecond))
@@ -231,7 +201,7 @@ func TestRunFaultProxyRejects(t *testing.T) {
 func TestRunFaultPromoteFails(t *testing.T) {
 	f, _ := newFaultRun(t, nil)
 	s := f.s
-	dir := filepath.Dir(s.bin)
+	dir := filepath.Dir(s.Bin)
 	if err := exec.Command("mount", "--bind", dir, dir).Run(); err != nil {
 		t.Skipf("cannot bind-mount (needs root): %v", err)
 	}
@@ -269,7 +239,7 @@ func TestRunFaultBackupNoSpace(t *testing.T) {
 	s := f.s
 	// A database of a few MiB.
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(s.dataDir, store.FileName), store.Options{NoMigrate: true})
+	db, err := store.Open(ctx, filepath.Join(s.DataDir, store.FileName), store.Options{NoMigrate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,12 @@ package orchestrator
 
 import (
 	"encoding/json"
+	"os"
+	"strings"
 	"testing"
 	"time"
+
+	tensite "github.com/tenement/ten/internal/site"
 )
 
 // The versions every end-to-end test upgrades between: 1.1.0 adds an
@@ -25,12 +29,9 @@ func TestRunHandoffUnderLoad(t *testing.T) {
 	pids := s.waitTenants()
 	to := tenBinary(t, toVariant)
 
-	w := s.startWriter(s.url)
-	l := load(s.url)
-	l.more(t, 300)
-	r := s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "2s")
-	l.more(t, 300)
-	res := l.stop()
+	w := s.startWriter(s.URL)
+	var r result
+	res := s.UnderLoad(t, s.URL, 300, func() { r = s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "2s") })
 	ok, failed, errs := w.halt()
 	s.want(r, 0, ResultCommitted)
 	bench(t, "handoff upgrade: %d/%d requests failed, wall %s (watch 2s), %d/%d API writes failed, own probe %d/%d",
@@ -53,7 +54,7 @@ func TestRunHandoffUnderLoad(t *testing.T) {
 	}
 	s.samePIDs(pids)
 	s.oneServer()
-	if !s.installedIs(to) || !fileIs(s.bin+".bak", fileSum(t, tenBinary(t, fromVariant))) {
+	if !s.installedIs(to) || hashFile(t, s.Bin+".bak") != hashFile(t, tenBinary(t, fromVariant)) {
 		t.Errorf("after the upgrade the installed binary is not ten %s, or ten.bak not ten %s", toVersion, fromVersion)
 	}
 	if rows := s.weightRows(); rows < ok {
@@ -61,12 +62,9 @@ func TestRunHandoffUnderLoad(t *testing.T) {
 	}
 
 	// Back to 1.0.0 on request, under load too.
-	w = s.startWriter(s.url)
-	l = load(s.url)
-	l.more(t, 300)
-	rb := s.upgrade(nil, "rollback", "--yes", "--json")
-	l.more(t, 300)
-	res = l.stop()
+	w = s.startWriter(s.URL)
+	var rb result
+	res = s.UnderLoad(t, s.URL, 300, func() { rb = s.upgrade(nil, "rollback", "--yes", "--json") })
 	ok2, failed, errs := w.halt()
 	s.want(rb, 0, ResultRolledBack)
 	bench(t, "handoff rollback: %d/%d requests failed, wall %s", res.Failed, res.Sent, rb.took.Round(time.Millisecond))
@@ -117,11 +115,10 @@ func TestRunRestart(t *testing.T) {
 	to := tenBinary(t, toVariant)
 	before := s.weightRows()
 
-	l := load(s.url)
-	l.more(t, 300)
-	r := s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "1s", "--strategy", "restart")
-	l.more(t, 300)
-	res := l.stop()
+	var r result
+	res := s.UnderLoad(t, s.URL, 300, func() {
+		r = s.upgrade(nil, "run", "--binary", to, "--yes", "--json", "--watch", "1s", "--strategy", "restart")
+	})
 	s.want(r, 0, ResultCommitted)
 	if r.rep.DowntimeMS == nil {
 		t.Fatalf("no downtime reported: %s", r)
@@ -132,9 +129,9 @@ func TestRunRestart(t *testing.T) {
 	s.waitTenants()
 	s.oneServer()
 
-	l = load(s.url)
+	l := s.Load(t0ctx(), s.URL)
 	rb := s.upgrade(nil, "rollback", "--yes", "--json")
-	res = l.stop()
+	res = l.Stop()
 	s.want(rb, 0, ResultRolledBack)
 	bench(t, "restart rollback: %d/%d requests failed, wall %s", res.Failed, res.Sent, rb.took.Round(time.Millisecond))
 	s.waitVersion(fromVersion, 5*time.Second)
@@ -168,7 +165,7 @@ func TestRunRefusals(t *testing.T) {
 	if r.code != 0 || !containsAll(r.stdout, "Dry run", "backup-db", "switch", "promote", `"op":"upgrade"`) {
 		t.Errorf("dry run: %s\n%s", r.stdout, r.stderr)
 	}
-	if fileExists(s.bin+".bak") || fileExists(s.dataDir+"/upgrade/backups") || fileExists(s.dataDir+"/upgrade/candidates") {
+	if exists(s.Bin+".bak") || exists(s.DataDir+"/upgrade/backups") || exists(s.DataDir+"/upgrade/candidates") {
 		t.Error("the dry run changed the installation")
 	}
 	if h := s.upgrade(nil, "history", "--json"); !containsAll(h.stdout, `"upgrades": []`) {
@@ -191,29 +188,16 @@ func TestRunRefusals(t *testing.T) {
 
 func containsAll(s string, parts ...string) bool {
 	for _, p := range parts {
-		if !contains(s, p) {
+		if !strings.Contains(s, p) {
 			return false
 		}
 	}
 	return true
 }
 
-func contains(s, sub string) bool {
-	return len(sub) == 0 || indexOf(s, sub) >= 0
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-func fileSum(t *testing.T, p string) string {
-	t.Helper()
-	return hashFile(t, p)
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // TestRunCrashPoints kills ten-upgrade with SIGKILL right after each step
@@ -324,10 +308,10 @@ func TestRunCrashPointsStrategies(t *testing.T) {
 			s := newSite(t, fromVariant)
 			s.start()
 			var args []string
-			url := s.url
+			url := s.URL
 			if strategy == "proxy" {
 				p := s.startCaddy()
-				args, url = p.args, p.url
+				args, url = p.Args, p.URL
 			} else {
 				args = []string{"--strategy", "restart"}
 			}
@@ -345,7 +329,7 @@ func TestRunCrashPointsStrategies(t *testing.T) {
 						s.want(s.upgrade(nil, "run", "--resume", "--yes", "--json", "--watch", "500ms"), 0, ResultCommitted)
 						want = toVersion
 					}
-					h, err := getHealth(t0ctx(), url)
+					h, err := tensite.GetHealth(t0ctx(), url)
 					if err != nil || h.Version != want {
 						t.Fatalf("%s after a kill at %s: %+v %v", then, step, h, err)
 					}
@@ -354,7 +338,7 @@ func TestRunCrashPointsStrategies(t *testing.T) {
 					if then == "resume" {
 						s.want(s.upgrade(nil, "rollback", "--yes", "--json"), 0, ResultRolledBack)
 					}
-					if h, err := getHealth(t0ctx(), url); err != nil || h.Version != fromVersion {
+					if h, err := tensite.GetHealth(t0ctx(), url); err != nil || h.Version != fromVersion {
 						t.Fatalf("back at 1.0.0: %+v %v", h, err)
 					}
 				}

@@ -10,69 +10,20 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
-	"github.com/tenement/ten/internal/nginxconf"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/orchestrator/proxy"
 )
 
-// frontProxy is a real Caddy or nginx in front of the site.
+// frontProxy is a real Caddy or nginx in front of the site, and how to
+// make it reject every change.
 type frontProxy struct {
-	url    string
-	args   []string // ten-upgrade run flags that select and reach it
-	dir    string
-	conf   string // the file whose breakage makes the proxy reject changes
+	*tensite.Front
 	break_ func(t *testing.T)
-}
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name, "/usr/bin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	t.Skipf("%s is not installed (Debian package %s)", name, name)
-	return ""
-}
-
-// startTool runs a proxy in its own process group with the site's marker,
-// so that the site's cleanup stops it.
-func (s *site) startTool(logFile, bin string, args ...string) {
-	t := s.t
-	f, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = s.environ()
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go cmd.Wait()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("%s log:\n%s", filepath.Base(bin), tailString(string(b), 3000))
-		}
-	})
-}
-
-func (s *site) waitProxy(url string) {
-	s.t.Helper()
-	waitUntil(s.t, "the proxy to route to ten", 20*time.Second, func() bool {
-		_, err := getHealth(t0ctx(), url)
-		return err == nil
-	})
 }
 
 // startCaddy runs Caddy from a Caddyfile, managed through its admin API,
@@ -80,73 +31,29 @@ func (s *site) waitProxy(url string) {
 // every later /load fail.
 func (s *site) startCaddy() *frontProxy {
 	t := s.t
-	bin := needTool(t, "caddy")
-	dir := t.TempDir()
-	port, _ := freePort("127.0.0.1")
-	admin, _ := freePort("127.0.0.1")
-	tlsPort, _ := freePort("127.0.0.1")
-	cert, key := selfSigned(t, dir)
-	cf := filepath.Join(dir, "Caddyfile")
-	conf := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	auto_https off
-}
-http://:%d {
-	bind 127.0.0.1
-	reverse_proxy 127.0.0.1:%d
-}
-https://localhost:%d {
-	bind 127.0.0.1
-	tls %s %s
-	respond "tls"
-}
-`, admin, port, s.port, tlsPort, cert, key)
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+	tlsPort, err := tensite.FreePort()
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.startTool(filepath.Join(dir, "caddy.log"), bin, "run", "--config", cf, "--adapter", "caddyfile")
-	p := &frontProxy{url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
-	p.args = []string{"--strategy", "proxy", "--proxy", "caddy", "--proxy-admin", fmt.Sprintf("http://127.0.0.1:%d", admin), "--proxy-url", p.url}
-	p.break_ = func(t *testing.T) {
+	cert, key := selfSigned(t, t.TempDir())
+	f := s.MustFront(t, "caddy", fmt.Sprintf("https://localhost:%d {\n\tbind 127.0.0.1\n\ttls %s %s\n\trespond \"tls\"\n}\n", tlsPort, cert, key))
+	return &frontProxy{Front: f, break_: func(t *testing.T) {
 		os.Remove(cert)
 		os.Remove(key)
-	}
-	s.waitProxy(p.url)
-	return p
+	}}
 }
 
 // startNginx runs nginx with ten's upstream in an include file.
 func (s *site) startNginx() *frontProxy {
-	t := s.t
-	bin := needTool(t, "nginx")
-	dir := t.TempDir()
-	port, _ := freePort("127.0.0.1")
-	main := nginxconf.Main(dir, port)
-	inc := nginxconf.Upstream(fmt.Sprintf("127.0.0.1:%d", s.port))
-	mainConf := filepath.Join(dir, "nginx.conf")
-	include := filepath.Join(dir, nginxconf.UpstreamFile)
-	if err := os.WriteFile(mainConf, []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(include, []byte(inc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	errLog := filepath.Join(dir, "error.log")
-	s.startTool(filepath.Join(dir, "nginx.out"), bin, "-c", mainConf, "-p", dir, "-e", errLog, "-g", "daemon off;")
-	p := &frontProxy{url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir}
-	p.args = []string{"--strategy", "proxy", "--proxy", "nginx", "--nginx-include", include, "--nginx-config", mainConf,
-		"--nginx-prefix", dir, "--nginx-pid", filepath.Join(dir, "nginx.pid"), "--nginx-arg=-e", "--nginx-arg=" + errLog,
-		"--proxy-url", p.url}
-	p.break_ = func(t *testing.T) {
-		f, err := os.OpenFile(mainConf, os.O_APPEND|os.O_WRONLY, 0)
+	f := s.MustFront(s.t, "nginx", "")
+	return &frontProxy{Front: f, break_: func(t *testing.T) {
+		f, err := os.OpenFile(f.Conf, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintln(f, "no_such_directive on;")
 		f.Close()
-	}
-	s.waitProxy(p.url)
-	return p
+	}}
 }
 
 // selfSigned writes a certificate and key for localhost.
@@ -181,15 +88,14 @@ func testProxyUpgrade(t *testing.T, start func(*site) *frontProxy) {
 	pids := s.waitTenants()
 	to := tenBinary(t, toVariant)
 
-	w := s.startWriter(p.url)
-	l := load(p.url)
-	l.more(t, 300)
-	r := s.upgrade(nil, append([]string{"run", "--binary", to, "--yes", "--json", "--watch", "2s"}, p.args...)...)
-	l.more(t, 300)
-	res := l.stop()
+	w := s.startWriter(p.URL)
+	var r result
+	res := s.UnderLoad(t, p.URL, 300, func() {
+		r = s.upgrade(nil, append([]string{"run", "--binary", to, "--yes", "--json", "--watch", "2s"}, p.Args...)...)
+	})
 	ok, failed, errs := w.halt()
 	s.want(r, 0, ResultCommitted)
-	name := filepath.Base(p.args[3])
+	name := filepath.Base(p.Args[3])
 	bench(t, "proxy (%s) upgrade: %d/%d requests failed, wall %s (watch 2s), %d/%d API writes failed",
 		name, res.Failed, res.Sent, r.took.Round(time.Millisecond), failed, ok+failed)
 	if res.Sent < 100 {
@@ -203,7 +109,7 @@ func testProxyUpgrade(t *testing.T, start func(*site) *frontProxy) {
 		// retry a PUT. Reported, not failed on; tenant traffic (GETs) is.
 		t.Logf("%d API writes failed during the upgrade: %v", failed, errs)
 	}
-	h, err := getHealth(t0ctx(), p.url)
+	h, err := tensite.GetHealth(t0ctx(), p.URL)
 	if err != nil || h.Version != toVersion {
 		t.Fatalf("through the proxy after the upgrade: %+v %v", h, err)
 	}
@@ -212,15 +118,12 @@ func testProxyUpgrade(t *testing.T, start func(*site) *frontProxy) {
 		t.Errorf("deploy_log has %d weight rows, %d writes succeeded", rows, ok)
 	}
 
-	l = load(p.url)
-	l.more(t, 300)
-	rb := s.upgrade(nil, "rollback", "--yes", "--json")
-	l.more(t, 300)
-	res = l.stop()
+	var rb result
+	res = s.UnderLoad(t, p.URL, 300, func() { rb = s.upgrade(nil, "rollback", "--yes", "--json") })
 	s.want(rb, 0, ResultRolledBack)
 	bench(t, "proxy (%s) rollback: %d/%d requests failed, wall %s", name, res.Failed, res.Sent, rb.took.Round(time.Millisecond))
 	proxyFailures(t, name, "rollback", res)
-	h, err = getHealth(t0ctx(), p.url)
+	h, err = tensite.GetHealth(t0ctx(), p.URL)
 	if err != nil || h.Version != fromVersion {
 		t.Fatalf("through the proxy after the rollback: %+v %v", h, err)
 	}

@@ -23,9 +23,9 @@ func TestRunResumeRefusesAChangedCandidate(t *testing.T) {
 	s.start()
 	pids := s.waitTenants()
 	from, to := tenBinary(t, fromVariant), tenBinary(t, toVariant)
-	staged := filepath.Join(filepath.Dir(s.bin), ".ten.new")
+	staged := filepath.Join(filepath.Dir(s.Bin), ".ten.new")
 	kept := func() string {
-		m, _ := filepath.Glob(filepath.Join(s.dataDir, "upgrade", "candidates", "ten-*"))
+		m, _ := filepath.Glob(filepath.Join(s.DataDir, "upgrade", "candidates", "ten-*"))
 		if len(m) != 1 {
 			t.Fatalf("kept candidates: %v", m)
 		}
@@ -38,7 +38,7 @@ func TestRunResumeRefusesAChangedCandidate(t *testing.T) {
 	}{
 		{"before:" + StepBackupBinary, kept, "the verified candidate"},
 		{"before:" + StepSwitch, func() string { return staged }, "the staged binary"},
-		{"before:" + StepWatch, func() string { return s.bin }, "the installed binary"},
+		{"before:" + StepWatch, func() string { return s.Bin }, "the installed binary"},
 	} {
 		t.Run(tc.killAt, func(t *testing.T) {
 			s.t = t
@@ -52,14 +52,14 @@ func TestRunResumeRefusesAChangedCandidate(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := hashFile(t, changed)
-			installed := hashFile(t, s.bin)
+			installed := hashFile(t, s.Bin)
 
 			r = s.upgrade(nil, "run", "--resume", "--yes", "--json", "--watch", "500ms")
 			s.want(r, 2, ResultRefused)
 			if !containsAll(r.rep.Error, tc.what+" "+changed+" changed since it was verified", "nothing was done", "ten-upgrade rollback") {
 				t.Errorf("error = %q", r.rep.Error)
 			}
-			if hashFile(t, changed) != before || hashFile(t, s.bin) != installed {
+			if hashFile(t, changed) != before || hashFile(t, s.Bin) != installed {
 				t.Error("the refused resume changed files")
 			}
 			s.want(s.upgrade(nil, "rollback", "--yes", "--json"), 0, ResultRolledBack)
@@ -79,7 +79,7 @@ func TestRunResumeRefusesAChangedCandidate(t *testing.T) {
 func TestRunFaultStagedChanged(t *testing.T) {
 	f, _ := newFaultRun(t, nil)
 	s := f.s
-	staged := filepath.Join(filepath.Dir(s.bin), ".ten.new")
+	staged := filepath.Join(filepath.Dir(s.Bin), ".ten.new")
 	during := func(cmd *exec.Cmd) {
 		waitUntil(t, "ten-upgrade to stop before the switch", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
 		copyFile(t, tenBinary(t, fromVariant), staged+".tmp", 0o755)
@@ -101,14 +101,14 @@ func TestRunLockFollowsTheInstallation(t *testing.T) {
 	s := newSite(t, fromVariant)
 	s.start()
 	to := tenBinary(t, toVariant)
-	s1, s2 := filepath.Join(s.dir, "s1"), filepath.Join(s.dir, "s2")
+	s1, s2 := filepath.Join(s.Dir, "s1"), filepath.Join(s.Dir, "s2")
 	var second result
 	during := func(cmd *exec.Cmd) {
 		waitUntil(t, "the first ten-upgrade to stop before its watch", 60*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
 		defer syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 		second = s.upgrade(nil, "run", "--state-dir", s2, "--binary", to, "--yes", "--json")
 		want := fmt.Sprintf("another ten-upgrade (pid %d, started at ", cmd.Process.Pid)
-		if second.code != 2 || second.rep.Result != ResultRefused || !containsAll(second.rep.Error, want, "the data directory "+s.dataDir) {
+		if second.code != 2 || second.rep.Result != ResultRefused || !containsAll(second.rep.Error, want, "the data directory "+s.DataDir) {
 			t.Errorf("the second run: %s", second)
 		}
 	}
@@ -128,7 +128,7 @@ func TestRunRollbackRefusesAChangedDatabaseBackup(t *testing.T) {
 	s.start()
 	r := s.upgrade(nil, "run", "--binary", tenBinary(t, "ten-1.2.0-contract"), "--yes", "--json", "--watch", "1s", "--strategy", "restart")
 	s.want(r, 0, ResultCommitted)
-	backups, _ := filepath.Glob(filepath.Join(s.dataDir, "upgrade", "backups", "tenement-*.db"))
+	backups, _ := filepath.Glob(filepath.Join(s.DataDir, "upgrade", "backups", "tenement-*.db"))
 	if len(backups) != 1 {
 		t.Fatalf("backups: %v", backups)
 	}
