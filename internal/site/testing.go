@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,4 +181,60 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
+}
+
+// MustFreePort is FreePort for a test.
+func MustFreePort(t testing.TB) int {
+	t.Helper()
+	p, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Proc is a program a test started with StartProc.
+type Proc struct {
+	Cmd *exec.Cmd
+	// Done is closed once the program exited.
+	Done chan struct{}
+	// Log is the file whose end the cleanup shows when the test failed.
+	Log string
+}
+
+// StartProc runs bin for a test in its own process group, with env (nil
+// for ours) and its output in logFile. The test's cleanup sends it
+// SIGTERM, kills what is left of its group (nginx's workers) after 5s,
+// and shows the end of Log if the test failed.
+func StartProc(t testing.TB, env []string, logFile, bin string, args ...string) *Proc {
+	t.Helper()
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	p := &Proc{Cmd: cmd, Done: make(chan struct{}), Log: logFile}
+	go func() { cmd.Wait(); f.Close(); close(p.Done) }() //nolint:errcheck // the cleanup reports the output
+	t.Cleanup(func() {
+		pgid := cmd.Process.Pid
+		syscall.Kill(pgid, syscall.SIGTERM) //nolint:errcheck // may be gone
+		select {
+		case <-p.Done:
+		case <-time.After(5 * time.Second):
+		}
+		syscall.Kill(-pgid, syscall.SIGKILL) //nolint:errcheck // may be gone
+		<-p.Done
+		if t.Failed() {
+			b, _ := os.ReadFile(p.Log)
+			t.Logf("%s output:\n%s", filepath.Base(bin), Tail(string(b), 3000))
+		}
+	})
+	return p
 }

@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/nginxconf"
+	tensite "github.com/tenement/ten/internal/site"
 )
 
 // The tests below run real Caddy and nginx processes on free loopback
@@ -84,122 +86,42 @@ func (b *backend) kill() { b.srv.Close() }
 
 // deadAddr is a loopback address nothing listens on (connections refused).
 func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", tensite.MustFreePort(t))
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// --- load generator -----------------------------------------------------------
-
-type sample struct {
-	start   time.Time
-	method  string
-	fresh   bool
-	backend string
-	err     error
-}
+// --- load ---------------------------------------------------------------------
 
 // load sends requests through the proxy from 6 workers every 20ms each
 // (about 300 requests a second): half over keep-alive connections, half on
 // a fresh connection per request (with every other one a POST).
 type load struct {
-	url     string
-	mu      sync.Mutex
-	samples []sample
-	n       atomic.Int64
-	stop    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	sent atomic.Int64
+	stop func() *loadgen.Result
+	res  *loadgen.Result
 }
 
 func startLoad(t *testing.T, proxyURL string) *load {
-	l := &load{url: proxyURL, stop: make(chan struct{})}
-	keep := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	fresh := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for i := range 6 {
-		c, isFresh := keep, false
-		if i%2 == 1 {
-			c, isFresh = fresh, true
-		}
-		l.wg.Add(1)
-		go l.worker(c, i, isFresh)
-	}
+	l := &load{}
+	l.stop = loadgen.Start(context.Background(), loadgen.Options{
+		URLs: []string{proxyURL + "/who"}, Host: loadHost, Workers: 6, Interval: 20 * time.Millisecond,
+		Timeout: 20 * time.Second, PostEvery: 2, KeepAnswers: true, Sent: &l.sent,
+	})
 	t.Cleanup(l.halt)
 	return l
 }
 
-func (l *load) worker(c *http.Client, id int, fresh bool) {
-	defer l.wg.Done()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for k := 0; ; k++ {
-		select {
-		case <-l.stop:
-			return
-		case <-tick.C:
-		}
-		method := http.MethodGet
-		var body io.Reader
-		if fresh && k%2 == 1 {
-			method, body = http.MethodPost, strings.NewReader("payload")
-		}
-		s := sample{start: time.Now(), method: method, fresh: fresh}
-		req, _ := http.NewRequest(method, fmt.Sprintf("%s/who?w=%d&k=%d", l.url, id, k), body)
-		req.Host = loadHost
-		resp, err := c.Do(req)
-		if err == nil {
-			b, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			switch {
-			case rerr != nil:
-				err = rerr
-			case resp.StatusCode != http.StatusOK:
-				err = fmt.Errorf("status %d: %s", resp.StatusCode, snippet(b))
-			default:
-				s.backend = string(b)
-			}
-		}
-		s.err = err
-		l.mu.Lock()
-		l.samples = append(l.samples, s)
-		l.mu.Unlock()
-		l.n.Add(1)
-	}
-}
-
+// halt ends the load; stats reads what it sent.
 func (l *load) halt() {
-	l.once.Do(func() { close(l.stop) })
-	l.wg.Wait()
+	if l.res == nil {
+		l.res = l.stop()
+	}
 }
 
 // more waits until n more requests have completed.
 func (l *load) more(t *testing.T, n int) {
 	t.Helper()
-	want := l.n.Load() + int64(n)
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for l.n.Load() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("load generator: only %d of %d requests completed in 20s", l.n.Load(), want)
-		}
-		<-tick.C
-	}
+	want := l.sent.Load() + int64(n)
+	tensite.WaitFor(t, fmt.Sprintf("%d requests through the proxy", n), 20*time.Second, func() bool { return l.sent.Load() >= want })
 }
 
 // stats summarises the requests that started in [from, to) (zero times
@@ -216,38 +138,36 @@ type stats struct {
 // isReset tells a connection reset by the proxy's listening socket being
 // closed (fresh connection; RST on connect, write or read) from every
 // other failure.
-func isReset(s sample) bool {
-	if !s.fresh || s.err == nil {
+func isReset(s loadgen.Sample) bool {
+	if s.KeepAlive || s.Err == "" {
 		return false
 	}
-	m := s.err.Error()
+	m := s.Err
 	return strings.Contains(m, "connection reset by peer") || strings.Contains(m, "broken pipe")
 }
 
 func (l *load) stats(from, to time.Time) stats {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	st := stats{by: map[string]int{}}
-	for _, s := range l.samples {
-		if (!from.IsZero() && s.start.Before(from)) || (!to.IsZero() && !s.start.Before(to)) {
+	for _, s := range l.res.Samples {
+		if (!from.IsZero() && s.At.Before(from)) || (!to.IsZero() && !s.At.Before(to)) {
 			continue
 		}
 		st.total++
-		if s.err != nil {
+		if s.Err != "" {
 			st.failed++
 			if isReset(s) {
 				st.resets++
 			}
 			if len(st.errs) < 5 {
 				kind := "keep-alive"
-				if s.fresh {
+				if !s.KeepAlive {
 					kind = "fresh"
 				}
-				st.errs = append(st.errs, fmt.Sprintf("%s %s: %v", s.method, kind, s.err))
+				st.errs = append(st.errs, fmt.Sprintf("%s %s: %v", s.Method, kind, s.Err))
 			}
 			continue
 		}
-		st.by[s.backend]++
+		st.by[s.Answer]++
 	}
 	return st
 }
@@ -302,51 +222,12 @@ func needBinary(t *testing.T, name string) string {
 	return p
 }
 
-// proc is a proxy process the test started, in its own process group.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-}
+// proc is a proxy process the test started.
+type proc struct{ *tensite.Proc }
 
 func startProc(t *testing.T, logFile string, bin string, args ...string) *proc {
 	t.Helper()
-	f, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: logFile}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		syscall.Kill(pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-		}
-		// Whatever is left of the group (nginx workers): gone.
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("%s output:\n%s", filepath.Base(bin), tail(string(b), 3000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
+	return &proc{tensite.StartProc(t, nil, logFile, bin, args...)}
 }
 
 // waitServing waits until the proxy routes /health to the backend named
@@ -357,14 +238,14 @@ func (p *proc) waitServing(t *testing.T, url, want string) {
 	defer cancel()
 	go func() {
 		select {
-		case <-p.done:
+		case <-p.Done:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
 	if err := Probe(ctx, nil, url, probeHost, want); err != nil {
-		b, _ := os.ReadFile(p.log)
-		t.Fatalf("the proxy does not serve: %v\n%s", err, tail(string(b), 3000))
+		b, _ := os.ReadFile(p.Log)
+		t.Fatalf("the proxy does not serve: %v\n%s", err, tensite.Tail(string(b), 3000))
 	}
 }
 
@@ -416,7 +297,7 @@ func adminGetter(adminURL string) func(t *testing.T) []byte {
 func caddyAdminEnv(t *testing.T, upstream string) *env {
 	bin := needBinary(t, "caddy")
 	dir := t.TempDir()
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := tensite.MustFreePort(t), tensite.MustFreePort(t)
 	cf := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cf, []byte(exampleCaddyfile(t, port, adminPort, upstream)), 0o644); err != nil {
 		t.Fatal(err)
@@ -455,7 +336,7 @@ func caddyAdminEnv(t *testing.T, upstream string) *env {
 func caddyfileEnv(t *testing.T, upstream string) *env {
 	bin := needBinary(t, "caddy")
 	dir := t.TempDir()
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := tensite.MustFreePort(t), tensite.MustFreePort(t)
 	cf := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cf, []byte(exampleCaddyfile(t, port, adminPort, upstream)), 0o644); err != nil {
 		t.Fatal(err)
@@ -479,41 +360,20 @@ func caddyfileEnv(t *testing.T, upstream string) *env {
 	return e
 }
 
-const upstreamInclude = `upstream ten {
-    server 127.0.0.1:8080;
-    keepalive 16;
-}
-`
+// upstreamInclude is the include examples/nginx/ten.conf documents.
+var upstreamInclude = nginxconf.Upstream("127.0.0.1:8080")
 
 // nginxEnv: nginx -c nginx.conf -p dir -g 'daemon off;' with the example
 // ten.conf and the upstream include it documents.
 func nginxEnv(t *testing.T, upstream string) *env {
 	bin := needBinary(t, "nginx")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := tensite.MustFreePort(t)
 	conf := readExample(t, "nginx/ten.conf")
 	conf = replaceOnce(t, conf, "    listen 80;\n", fmt.Sprintf("    listen 127.0.0.1:%d;\n", port))
 	conf = replaceOnce(t, conf, "    listen [::]:80;\n", "")
 	inc := strings.Replace(upstreamInclude, "127.0.0.1:8080", upstream, 1)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // workers must reach the temp dir
-	}
-	main := fmt.Sprintf(`%[2]s
-worker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log notice;
-events { worker_connections 512; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include ten.conf;
-}
-`, dir, user)
+	main := nginxconf.HTTP(dir, "include ten.conf;")
 	files := map[string]string{"nginx.conf": main, "ten.conf": conf, "ten-upstream.conf": inc}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -523,7 +383,7 @@ http {
 	mainConf := filepath.Join(dir, "nginx.conf")
 	errLog := filepath.Join(dir, "error.log")
 	p := startProc(t, filepath.Join(dir, "nginx.out"), bin, "-c", mainConf, "-p", dir, "-e", errLog, "-g", "daemon off;")
-	p.log = errLog
+	p.Log = errLog
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p.waitServing(t, url, "A")
 	opts := []Option{WithBinary(bin), WithNginxConfig(mainConf), WithNginxPrefix(dir),
