@@ -114,9 +114,16 @@ type Load struct {
 }
 
 // Load starts load through urls (tried in order, as a client failing over
-// would).
+// would); the site counts its failures.
 func (s *Site) Load(ctx context.Context, urls ...string) *Load {
-	l := &Load{s: s}
+	l := StartLoad(ctx, urls...)
+	l.s = s
+	return l
+}
+
+// StartLoad starts load through urls for a server that is not a Site.
+func StartLoad(ctx context.Context, urls ...string) *Load {
+	l := &Load{}
 	l.stop = loadgen.Start(ctx, loadgen.Options{
 		URLs: urls, Host: LoadHost, Workers: 6, Interval: 3 * time.Millisecond, Sent: &l.sent,
 	})
@@ -139,14 +146,15 @@ func (l *Load) More(t testing.TB, n int64) {
 	}
 }
 
-// Stop ends the load and returns what happened; the site counts its
-// failures.
+// Stop ends the load and returns what happened.
 func (l *Load) Stop() *loadgen.Result {
 	res := l.stop()
-	l.s.mu.Lock()
-	l.s.failed += res.Failed
-	l.s.sent += res.Sent
-	l.s.mu.Unlock()
+	if l.s != nil {
+		l.s.mu.Lock()
+		l.s.failed += res.Failed
+		l.s.sent += res.Sent
+		l.s.mu.Unlock()
+	}
 	return res
 }
 

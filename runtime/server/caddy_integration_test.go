@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	tensite "github.com/tenement/ten/internal/site"
 )
 
 const caddyConfig = `
@@ -79,25 +81,8 @@ func TestCaddyFromTenCaddyReachesTwoLabelTenantHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(caddy, "run", "--config", cf, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
-	logf, err := os.Create(filepath.Join(dir, "caddy.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
-			t.Logf("caddy output:\n%s", out)
-		}
-	})
+	env := append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "HOME="+dir)
+	tensite.StartProc(t, env, filepath.Join(dir, "caddy.log"), caddy, "run", "--config", cf, "--adapter", "caddyfile")
 
 	rootPath := filepath.Join(storage, "pki", "authorities", "local", "root.crt")
 	waitFor(t, "Caddy's local CA", 30*time.Second, func() bool {
@@ -203,12 +188,5 @@ func TestServeAnswersTheTLSAsk(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a loopback port nothing listens on.
+var freePort = tensite.MustFreePort

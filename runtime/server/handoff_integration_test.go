@@ -7,13 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tenement/ten/internal/loadgen"
 	"github.com/tenement/ten/internal/procmark"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/handoff"
@@ -64,30 +63,13 @@ func samePIDs(t *testing.T, s *server, token string, want map[string]int) {
 	}
 }
 
-// tenantLoad is constant traffic to tenant a.
-type tenantLoad struct {
-	sent atomic.Int64
-	stop func() *loadgen.Result
-}
-
 // startLoad keeps requests flowing to tenant a through urls (in fail-over
 // order) and returns once some have been answered.
-func startLoad(t *testing.T, urls ...string) *tenantLoad {
+func startLoad(t *testing.T, urls ...string) *tensite.Load {
 	t.Helper()
-	l := &tenantLoad{}
-	l.stop = loadgen.Start(context.Background(), loadgen.Options{
-		URLs: urls, Host: "a.api.localhost", Workers: 6, Interval: 2 * time.Millisecond, Sent: &l.sent,
-	})
-	l.more(t, 50)
+	l := tensite.StartLoad(context.Background(), urls...)
+	l.More(t, 50)
 	return l
-}
-
-// more waits until n more requests have been answered, so that a change is
-// measured under load on both of its sides.
-func (l *tenantLoad) more(t *testing.T, n int64) {
-	t.Helper()
-	target := l.sent.Load() + n
-	waitFor(t, "load to flow", 10*time.Second, func() bool { return l.sent.Load() >= target })
 }
 
 func waitGone(t *testing.T, pid int, timeout time.Duration) time.Duration {
@@ -126,8 +108,8 @@ func TestHandoffToNewBinaryUnderLoad(t *testing.T) {
 	}
 	waitGone(t, old.cmd.Process.Pid, 30*time.Second)
 	exitAfter := time.Since(start)
-	ld.more(t, 100) // the new server alone serves these
-	r := ld.stop()
+	ld.More(t, 100) // the new server alone serves these
+	r := ld.Stop()
 	t.Logf("handoff: %s; new pid %d; request to old-server exit %v", r, res.NewPID, exitAfter)
 	if r.Failed != 0 || r.Sent < 100 {
 		t.Errorf("load during handoff: %s", r)
@@ -171,7 +153,7 @@ func TestFailedHandoffKeepsOldServerServing(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, bin, nil)
-			r := ld.stop()
+			r := ld.Stop()
 			if err == nil || !strings.Contains(err.Error(), wantErr[name]) || !strings.Contains(err.Error(), "did not become ready") {
 				t.Errorf("upgrade error = %v, want one mentioning %q", err, wantErr[name])
 			}
@@ -203,8 +185,8 @@ func TestSuccessorTakesOverOnSIGTERM(t *testing.T) {
 	old.cmd.Process.Signal(syscall.SIGTERM)
 	<-old.exited
 	took := time.Since(start)
-	ld.more(t, 100)
-	r := ld.stop()
+	ld.More(t, 100)
+	r := ld.Stop()
 	t.Logf("successor takeover: %s; SIGTERM to old-server exit %v", r, took)
 	if r.Failed != 0 || r.Sent < 100 {
 		t.Errorf("load during takeover: %s", r)

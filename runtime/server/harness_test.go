@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/procmark"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
@@ -83,14 +84,7 @@ func randHex(n int) string {
 // environ is the environment of processes this env starts: the test's own,
 // without settings that would point ten elsewhere.
 func (e *env) environ(extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TENEMENT_") || strings.HasPrefix(kv, "TEN_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(append(out, e.mark), extra...)
+	return tensite.Environ(append([]string{e.mark}, extra...)...)
 }
 
 // killStrays SIGKILLs every process carrying this env's mark: servers the
@@ -315,16 +309,7 @@ func (s *server) instances(t testing.TB, token string) map[string]api.Instance {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = tensite.WaitFor
 
 // cliResult is the outcome of one ten command.
 type cliResult struct {
