@@ -34,7 +34,7 @@ type site struct {
 
 // siteServices are the three api tenants under load and a slow one whose
 // request timeout TestRunFaultErrorsInWatch runs into.
-const siteServices = tensite.APIServices + `
+var siteServices = tensite.APIServices + `
 [service.slow]
 command = "@TENANT@"
 request_timeout = 1

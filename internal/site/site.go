@@ -36,13 +36,15 @@ type Binaries struct {
 	Tenant  string // the test tenant (internal/testapp)
 }
 
-// APIServices are three testapp tenants named after their id, the load's
-// target being api:a.
-const APIServices = `[service.api]
-command = "@TENANT@"
-[service.api.env]
-TESTAPP_NAME = "{id}"
-`
+// TestappService is the TOML of a service that runs the test tenant
+// (@TENANT@), each instance answering with its id as its name.
+func TestappService(name string) string {
+	return fmt.Sprintf("[service.%[1]s]\ncommand = \"@TENANT@\"\n[service.%[1]s.env]\nTESTAPP_NAME = \"{id}\"\n", name)
+}
+
+// APIServices is the service of the api tenants, the load's target
+// being api:a.
+var APIServices = TestappService("api")
 
 // APITenants are the instances of APIServices.
 var APITenants = []string{"api:a", "api:b", "api:c"}

@@ -24,6 +24,13 @@ func TestInstances(t *testing.T) {
 	}
 }
 
+func TestTestappService(t *testing.T) {
+	want := "[service.web]\ncommand = \"@TENANT@\"\n[service.web.env]\nTESTAPP_NAME = \"{id}\"\n"
+	if got := TestappService("web"); got != want {
+		t.Errorf("TestappService = %q, want %q", got, want)
+	}
+}
+
 func TestEnviron(t *testing.T) {
 	t.Setenv("TEN_CONFIG", "/elsewhere")
 	t.Setenv("TENEMENT_DATA_DIR", "/elsewhere")

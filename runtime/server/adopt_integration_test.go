@@ -7,21 +7,14 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/procmark"
+	tensite "github.com/tenement/ten/internal/site"
 )
 
 // TestKill9AdoptsTenants kills the server with SIGKILL while three tenants
 // run, starts a new one over the same data directory, and checks that it
 // adopts them: same pids, no restart, still serving.
 func TestKill9AdoptsTenants(t *testing.T) {
-	e := newEnv(t, `
-[settings]
-health_check_interval = 1
-
-[service.api]
-command = "@APP@"
-[service.api.env]
-TESTAPP_NAME = "{id}"
-`)
+	e := newEnv(t, settings+tensite.APIServices)
 	admin := e.adminToken(t)
 	first := e.startServer(t)
 	ids := []string{"a", "b", "c"}

@@ -20,12 +20,7 @@ import (
 	tensite "github.com/tenement/ten/internal/site"
 )
 
-const caddyConfig = `
-[service.api]
-command = "@APP@"
-[service.api.env]
-TESTAPP_NAME = "{id}"
-
+var caddyConfig = tensite.APIServices + `
 [service.web]
 command = "@APP@"
 

@@ -13,20 +13,11 @@ import (
 
 	"github.com/tenement/ten/internal/procmark"
 	tensite "github.com/tenement/ten/internal/site"
-	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/handoff"
 )
 
-const overlapConfig = `
-[settings]
-health_check_interval = 1
-
-[service.api]
-command = "@APP@"
-[service.api.env]
-TESTAPP_NAME = "{id}"
-
+var overlapConfig = settings + tensite.APIServices + `
 [instances]
 api = ["a", "b", "c"]
 `
@@ -72,6 +63,20 @@ func startLoad(t *testing.T, urls ...string) *tensite.Load {
 	return l
 }
 
+// overlap starts two servers on one data directory, the first
+// supervising the three tenants of overlapConfig, the second following;
+// pids are the tenants'.
+func overlap(t *testing.T) (e *env, token string, first, second *server, pids map[string]int) {
+	t.Helper()
+	e = newEnv(t, overlapConfig)
+	token = e.adminToken(t)
+	first = e.startServer(t)
+	pids = tenantPIDs(t, first, token)
+	second = e.startServer(t)
+	samePIDs(t, second, token, pids)
+	return e, token, first, second, pids
+}
+
 func waitGone(t *testing.T, pid int, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -96,37 +101,29 @@ func TestHandoffToNewBinaryUnderLoad(t *testing.T) {
 	token := e.adminToken(t)
 	old := e.startServer(t)
 	pids := tenantPIDs(t, old, token)
-	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
-
 	ld := startLoad(t, old.url)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, newBin, nil)
-	if err != nil {
-		t.Fatalf("upgrade: %v\n%s", err, old.out.String())
-	}
-	waitGone(t, old.cmd.Process.Pid, 30*time.Second)
+	newPID := old.handoff(t)
 	exitAfter := time.Since(start)
 	ld.More(t, 100) // the new server alone serves these
 	r := ld.Stop()
-	t.Logf("handoff: %s; new pid %d; request to old-server exit %v", r, res.NewPID, exitAfter)
+	t.Logf("handoff: %s; new pid %d; request to old-server exit %v", r, newPID, exitAfter)
 	if r.Failed != 0 || r.Sent < 100 {
 		t.Errorf("load during handoff: %s", r)
 	}
 	h := health(t, old)
-	if h.Version != "9.9.9" || h.PID != res.NewPID {
-		t.Errorf("after handoff /health = version %s pid %d, want 9.9.9 pid %d", h.Version, h.PID, res.NewPID)
+	if h.Version != "9.9.9" || h.PID != newPID {
+		t.Errorf("after handoff /health = version %s pid %d, want 9.9.9 pid %d", h.Version, h.PID, newPID)
 	}
 	samePIDs(t, old, token, pids)
-	st, err := handoff.NewControlClient(e.dataDir).Status(ctx)
-	if err != nil || st.PID != res.NewPID || !st.Supervisor {
-		t.Errorf("control status after handoff: %+v, %v; want pid %d supervising", st, err, res.NewPID)
+	st, err := handoff.NewControlClient(e.dataDir).Status(context.Background())
+	if err != nil || st.PID != newPID || !st.Supervisor {
+		t.Errorf("control status after handoff: %+v, %v; want pid %d supervising", st, err, newPID)
 	}
 
 	// The new server stops like any other; its tenants go with it.
-	syscall.Kill(res.NewPID, syscall.SIGTERM)
-	waitGone(t, res.NewPID, 30*time.Second)
+	syscall.Kill(newPID, syscall.SIGTERM)
+	waitGone(t, newPID, 30*time.Second)
 }
 
 // TestFailedHandoffKeepsOldServerServing hands over to binaries that exit at
@@ -173,12 +170,7 @@ func TestFailedHandoffKeepsOldServerServing(t *testing.T) {
 // to the first. A client failing over from the old port to the new one must
 // see no error, and no tenant may restart.
 func TestSuccessorTakesOverOnSIGTERM(t *testing.T) {
-	e := newEnv(t, overlapConfig)
-	token := e.adminToken(t)
-	old := e.startServer(t)
-	pids := tenantPIDs(t, old, token)
-	succ := e.startServer(t)
-	samePIDs(t, succ, token, pids)
+	e, token, old, succ, pids := overlap(t)
 
 	ld := startLoad(t, old.url, succ.url)
 	start := time.Now()
@@ -203,12 +195,7 @@ func TestSuccessorTakesOverOnSIGTERM(t *testing.T) {
 // and then supervise (restart a tenant that dies), with the crashed tenant
 // restarted exactly once.
 func TestSuccessorTakesLeaseAfterOwnerKill9(t *testing.T) {
-	e := newEnv(t, overlapConfig)
-	token := e.adminToken(t)
-	old := e.startServer(t)
-	pids := tenantPIDs(t, old, token)
-	succ := e.startServer(t)
-	samePIDs(t, succ, token, pids)
+	e, token, old, succ, pids := overlap(t)
 
 	ctl := handoff.NewControlClient(e.dataDir)
 	start := time.Now()
@@ -237,12 +224,7 @@ func TestSuccessorTakesLeaseAfterOwnerKill9(t *testing.T) {
 // TestTenantCrashDuringOverlapRestartedOnce kills a tenant while two servers
 // share the data directory: only the supervising one may restart it, once.
 func TestTenantCrashDuringOverlapRestartedOnce(t *testing.T) {
-	e := newEnv(t, overlapConfig)
-	token := e.adminToken(t)
-	owner := e.startServer(t)
-	pids := tenantPIDs(t, owner, token)
-	succ := e.startServer(t)
-	samePIDs(t, succ, token, pids)
+	e, token, owner, succ, pids := overlap(t)
 
 	syscall.Kill(pids["c"], syscall.SIGKILL)
 	var newPID int

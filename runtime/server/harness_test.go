@@ -25,6 +25,7 @@ import (
 	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
+	"github.com/tenement/ten/runtime/handoff"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
@@ -44,8 +45,9 @@ type env struct {
 	serverEnv []string
 }
 
-// newEnv writes config, where @APP@ stands for the testapp binary and @DIR@
-// for the env's directory.
+// newEnv writes config, where @APP@ (or @TENANT@, as in
+// tensite.TestappService) stands for the testapp binary and @DIR@ for the
+// env's directory.
 func newEnv(t testing.TB, config string) *env {
 	t.Helper()
 	e := &env{
@@ -66,7 +68,7 @@ func newEnv(t testing.TB, config string) *env {
 	}
 	e.dataDir = filepath.Join(e.dir, "data")
 	e.config = filepath.Join(e.dir, "tenement.toml")
-	config = strings.NewReplacer("@APP@", e.app, "@DIR@", e.dir).Replace(config)
+	config = strings.NewReplacer("@APP@", e.app, "@TENANT@", e.app, "@DIR@", e.dir).Replace(config)
 	if err := os.WriteFile(e.config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +211,21 @@ func (s *server) stop(t testing.TB) {
 	}
 }
 
+// handoff upgrades the server in place to ten 9.9.9 over the control
+// socket, waits until its process exited and returns the new one's pid.
+func (s *server) handoff(t *testing.T) int {
+	t.Helper()
+	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := handoff.NewControlClient(s.e.dataDir).Upgrade(ctx, newBin, nil)
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, s.out.String())
+	}
+	waitGone(t, s.cmd.Process.Pid, 30*time.Second)
+	return res.NewPID
+}
+
 // kill9 kills the server process alone, leaving its tenants running.
 func (s *server) kill9(t testing.TB) {
 	t.Helper()
@@ -310,6 +327,10 @@ func (s *server) instances(t testing.TB, token string) map[string]api.Instance {
 
 // waitFor polls cond until it holds or the deadline passes.
 var waitFor = tensite.WaitFor
+
+// settings are the settings of most tests' configs: health checks every
+// second, so that a test of supervision need not wait long.
+const settings = "[settings]\nhealth_check_interval = 1\n\n"
 
 // cliResult is the outcome of one ten command.
 type cliResult struct {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/cgroup"
-	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
@@ -182,17 +179,9 @@ func TestHandoffKeepsTenantsInTheirCgroups(t *testing.T) {
 		return before.State == "running" && before.PID != 0
 	})
 	g := checkLimits(t, m, before.PID)
-	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, newBin, nil)
-	if err != nil {
-		t.Fatalf("upgrade: %v\n%s", err, old.out.String())
-	}
-	waitGone(t, old.cmd.Process.Pid, 30*time.Second)
-	if h := health(t, old); h.PID != res.NewPID {
-		t.Fatalf("/health after handoff: pid %d, want %d", h.PID, res.NewPID)
+	newPID := old.handoff(t)
+	if h := health(t, old); h.PID != newPID {
+		t.Fatalf("/health after handoff: pid %d, want %d", h.PID, newPID)
 	}
 	var after api.Instance
 	waitFor(t, "the new server to report the tenant's group", 10*time.Second, func() bool {
@@ -213,6 +202,6 @@ func TestHandoffKeepsTenantsInTheirCgroups(t *testing.T) {
 	})
 
 	// The new server holds the old one's output pipe: stop it too.
-	syscall.Kill(res.NewPID, syscall.SIGTERM)
-	waitGone(t, res.NewPID, 30*time.Second)
+	syscall.Kill(newPID, syscall.SIGTERM)
+	waitGone(t, newPID, 30*time.Second)
 }

@@ -6,20 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/api"
 )
 
-const routingConfig = `
-[service.api]
-command = "@APP@"
-[service.api.env]
-TESTAPP_NAME = "{id}"
-
-[service.web]
-command = "@APP@"
-[service.web.env]
-TESTAPP_NAME = "{id}"
-
+var routingConfig = tensite.APIServices + tensite.TestappService("web") + `
 [routing]
 default = "api"
 [routing.subdomain]

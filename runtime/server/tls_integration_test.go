@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,20 +16,11 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/pebbletest"
-	"github.com/tenement/ten/internal/testbin"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/api"
-	"github.com/tenement/ten/runtime/handoff"
 )
 
-const tlsConfig = `
-[settings]
-health_check_interval = 1
-
-[service.app]
-command = "@APP@"
-[service.app.env]
-TESTAPP_NAME = "{id}"
-`
+var tlsConfig = settings + tensite.TestappService("app")
 
 // tlsServer is a `ten serve --tls` against pebble.
 type tlsServer struct {
@@ -176,20 +166,13 @@ func TestTLSHandoffKeepsListenersAndCertificates(t *testing.T) {
 		return len(obtainedRE.FindAllString(ts.out.String(), -1)) == obtained
 	})
 
-	newBin := testbin.Build(t, "./cmd/ten", testbin.LDFlags("-X github.com/tenement/ten/version.Version=9.9.9"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := handoff.NewControlClient(e.dataDir).Upgrade(ctx, newBin, nil)
-	if err != nil {
-		t.Fatalf("upgrade: %v\n%s", err, ts.out.String())
-	}
-	waitGone(t, ts.cmd.Process.Pid, 30*time.Second)
+	newPID := ts.handoff(t)
 
 	// Same HTTPS port, now answered by the new process.
 	code, out := ts.curl(t, "https://example.test:"+ts.httpsPort+"/health")
 	var h api.Health
-	if code != 0 || json.Unmarshal([]byte(out), &h) != nil || h.PID != res.NewPID || h.Version != "9.9.9" {
-		t.Fatalf("after handoff, https://example.test/health: exit %d %s; want pid %d version 9.9.9", code, out, res.NewPID)
+	if code != 0 || json.Unmarshal([]byte(out), &h) != nil || h.PID != newPID || h.Version != "9.9.9" {
+		t.Fatalf("after handoff, https://example.test/health: exit %d %s; want pid %d version 9.9.9", code, out, newPID)
 	}
 	for host, serial := range before {
 		if got := ts.leaf(t, host).SerialNumber.String(); got != serial {
@@ -213,6 +196,6 @@ func TestTLSHandoffKeepsListenersAndCertificates(t *testing.T) {
 		t.Errorf("the new server obtained %d certificates; it should have reused the cache:\n%s", n-obtained, ts.out.String())
 	}
 
-	syscall.Kill(res.NewPID, syscall.SIGTERM)
-	waitGone(t, res.NewPID, 30*time.Second)
+	syscall.Kill(newPID, syscall.SIGTERM)
+	waitGone(t, newPID, 30*time.Second)
 }
