@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/cgroup"
 	"github.com/tenement/ten/runtime/supervisor"
@@ -36,28 +37,7 @@ storage_quota_mb = 5
 // removes the installation's base group at the end.
 func hostCgroups(t *testing.T, dataDir string) *cgroup.Manager {
 	t.Helper()
-	m, err := cgroup.Detect(dataDir)
-	if err == nil {
-		err = m.Check(cgroup.Limits{MemoryMB: 64, CPUWeight: 200})
-	}
-	if err != nil {
-		t.Skipf("cgroups cannot be made here: %v", err)
-	}
-	t.Cleanup(func() {
-		for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu"} {
-			os.Remove(filepath.Join(root, cgroup.Base(dataDir)))
-		}
-	})
-	return m
-}
-
-func readTrimmed(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
+	return tensite.RequireCgroups(t, dataDir, cgroup.Limits{MemoryMB: 64, CPUWeight: 200})
 }
 
 // limitFiles are the files that hold memory_limit_mb = 64 and
@@ -76,7 +56,7 @@ func checkLimits(t *testing.T, m *cgroup.Manager, pid int) *cgroup.Group {
 		t.Fatalf("pid %d is in no group of web:alice", pid)
 	}
 	for f, want := range limitFiles(m) {
-		if got := readTrimmed(t, g.File(f)); got != want {
+		if got := tensite.ReadTrimmed(t, g.File(f)); got != want {
 			t.Errorf("%s of pid %d = %s, want %s", f, pid, got, want)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/syncbuf"
 	"github.com/tenement/ten/runtime/cgroup"
 	"github.com/tenement/ten/runtime/config"
@@ -26,28 +27,6 @@ import (
 // hybrid host, v2 where the unified hierarchy has the controllers). They
 // are skipped where ten could not make a cgroup (not root, no
 // controller): TestLimitsRefusedWhereNoCgroupCanBeMade covers that case.
-
-// requireCgroups skips unless cgroups with memory and cpu limits can be
-// made here, and removes the base group of dataDir at the end.
-func requireCgroups(t *testing.T, dataDir string) *cgroup.Manager {
-	t.Helper()
-	m, err := cgroup.Detect(dataDir)
-	if err == nil {
-		err = m.Check(cgroup.Limits{MemoryMB: 1, CPUWeight: 1})
-	}
-	if err != nil {
-		t.Skipf("cgroups cannot be made here: %v", err)
-	}
-	t.Cleanup(func() { removeBase(dataDir) })
-	return m
-}
-
-// removeBase removes the (empty) per-installation group directories.
-func removeBase(dataDir string) {
-	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu"} {
-		os.Remove(filepath.Join(root, cgroup.Base(dataDir)))
-	}
-}
 
 // gone reports whether every directory of g has been removed.
 func gone(g *cgroup.Group) bool {
@@ -64,7 +43,7 @@ func gone(g *cgroup.Group) bool {
 func limitedEnv(t *testing.T, mods ...func(*config.Service)) (*env, *cgroup.Manager, *syncbuf.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	m := requireCgroups(t, dir)
+	m := tensite.RequireCgroups(t, dir, cgroup.Limits{MemoryMB: 1, CPUWeight: 1})
 	logs := &syncbuf.Buffer{}
 	bin := testapp(t)
 	cfg := testConfig(dir)
@@ -86,15 +65,6 @@ func testLogWriter() io.Writer {
 	return io.Discard
 }
 
-func readTrim(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // TestOOMKilledTenantIsRestartedAndReported: a tenant with a 64 MB limit
 // that allocates 200 MB is killed by the kernel inside its cgroup; ten
 // says why (log line, last_exit "oom", an oom_killed event, the error),
@@ -114,7 +84,7 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 	if m.Version() == 1 {
 		limitFile = "memory.limit_in_bytes"
 	}
-	if got := readTrim(t, g.File(limitFile)); got != strconv.Itoa(64<<20) {
+	if got := tensite.ReadTrimmed(t, g.File(limitFile)); got != strconv.Itoa(64<<20) {
 		t.Fatalf("%s = %s, want %d", limitFile, got, 64<<20)
 	}
 
@@ -146,7 +116,7 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 		t.Fatalf("log lacks %q:\n%s", line, logs.String())
 	}
 	g2, ok := m.Find(cgroup.GroupName("web", "alice"), now.PID)
-	if !ok || g2.Path() == g.Path() || readTrim(t, g2.File(limitFile)) != strconv.Itoa(64<<20) {
+	if !ok || g2.Path() == g.Path() || tensite.ReadTrimmed(t, g2.File(limitFile)) != strconv.Itoa(64<<20) {
 		t.Fatalf("the restarted pid %d is not in a new group with the limit", now.PID)
 	}
 	if n, err := g2.OOMKills(); err != nil || n != 0 {
@@ -172,7 +142,7 @@ func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
 	if m.Version() == 1 {
 		file, want = "cpu.shares", "2048" // 200 * 1024 / 100
 	}
-	if got := readTrim(t, g.File(file)); got != want {
+	if got := tensite.ReadTrimmed(t, g.File(file)); got != want {
 		t.Fatalf("%s = %s, want %s", file, got, want)
 	}
 	if err := e.s.Stop(context.Background(), "web", "alice"); err != nil {
