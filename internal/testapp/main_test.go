@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,20 +14,11 @@ import (
 	"testing"
 	"time"
 
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/testbin"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 type app struct {
 	cmd    *exec.Cmd
@@ -42,7 +32,7 @@ func start(t *testing.T, env ...string) *app {
 	t.Helper()
 	bin := testbin.Build(t, "github.com/tenement/ten/internal/testapp")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := tensite.MustFreePort(t)
 	a := &app{base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
 	var err error
 	if a.stdout, err = os.Create(filepath.Join(dir, "out")); err != nil {
@@ -59,18 +49,13 @@ func start(t *testing.T, env ...string) *app {
 	}
 	go func() { a.done <- a.cmd.Wait() }()
 	t.Cleanup(func() { a.cmd.Process.Kill(); <-a.done })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	tensite.WaitFor(t, "testapp to listen", 10*time.Second, func() bool {
 		resp, err := http.Get(a.base + "/health")
 		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testapp not listening: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil
+	})
 	return a
 }
 
@@ -172,26 +157,27 @@ func TestCrashAndExit(t *testing.T) {
 	if code, _ := a.get(t, "/crash"); code != 200 {
 		t.Fatalf("/crash = %d", code)
 	}
-	select {
-	case err := <-a.done:
-		a.done <- err
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not exit")
+	if ee, ok := a.exited(t).(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v", a.exited(t))
 	}
 
 	b := start(t)
 	b.get(t, "/exit?code=0")
+	if err := b.exited(t); err != nil {
+		t.Fatalf("exit code 0: %v", err)
+	}
+}
+
+// exited waits until the app exits and returns how (again on every call).
+func (a *app) exited(t *testing.T) error {
+	t.Helper()
 	select {
-	case err := <-b.done:
-		b.done <- err
-		if err != nil {
-			t.Fatalf("exit code 0: %v", err)
-		}
+	case err := <-a.done:
+		a.done <- err
+		return err
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not exit")
+		return nil
 	}
 }
 
