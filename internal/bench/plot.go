@@ -80,22 +80,10 @@ func plotRun(file string, rows []*Row, rate float64) error {
 				ok = append(ok, plotter.XY{X: s.t, Y: s.ms})
 			}
 		}
-		if len(ok) > 0 {
-			sc, _ := plotter.NewScatter(ok)
-			sc.GlyphStyle.Color = colOK
-			sc.GlyphStyle.Radius = vg.Points(0.8)
-			sc.GlyphStyle.Shape = draw.CircleGlyph{}
-			p.Add(sc)
-			if i == 0 {
-				p.Legend.Add("request", sc)
-			}
+		if sc := scatter(p, ok, colOK, 0.8, draw.CircleGlyph{}); sc != nil && i == 0 {
+			p.Legend.Add("request", sc)
 		}
-		if len(bad) > 0 {
-			sc, _ := plotter.NewScatter(bad)
-			sc.GlyphStyle.Color = colFail
-			sc.GlyphStyle.Radius = vg.Points(3)
-			sc.GlyphStyle.Shape = draw.CrossGlyph{}
-			p.Add(sc)
+		if sc := scatter(p, bad, colFail, 3, draw.CrossGlyph{}); sc != nil {
 			p.Legend.Add("failed", sc)
 		}
 		var labels plotter.XYLabels
@@ -147,4 +135,20 @@ func plotRun(file string, rows []*Row, rate float64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// scatter adds points to p as glyphs of one style, if there are any.
+func scatter(p *plot.Plot, xys plotter.XYs, c color.Color, radius float64, shape draw.GlyphDrawer) *plotter.Scatter {
+	if len(xys) == 0 {
+		return nil
+	}
+	sc, err := plotter.NewScatter(xys)
+	if err != nil {
+		return nil
+	}
+	sc.GlyphStyle.Color = c
+	sc.GlyphStyle.Radius = vg.Points(radius)
+	sc.GlyphStyle.Shape = shape
+	p.Add(sc)
+	return sc
 }
