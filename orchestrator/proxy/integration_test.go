@@ -292,70 +292,48 @@ func adminGetter(adminURL string) func(t *testing.T) []byte {
 	}
 }
 
-// caddyAdminEnv: caddy run --config X.json, X.json being the example
-// Caddyfile adapted to JSON; the driver talks to the admin API.
-func caddyAdminEnv(t *testing.T, upstream string) *env {
+// caddyEnv runs Caddy on the example Caddyfile in front of upstream.
+// With adminAPI it runs the Caddyfile adapted to JSON (caddy run --config
+// X.json) and the driver talks to the admin API; else it runs the
+// Caddyfile and the driver rewrites it and runs caddy validate / caddy
+// reload.
+func caddyEnv(t *testing.T, upstream string, adminAPI bool) *env {
 	bin := needBinary(t, "caddy")
 	dir := t.TempDir()
 	port, adminPort := tensite.MustFreePort(t), tensite.MustFreePort(t)
+	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	cf := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cf, []byte(exampleCaddyfile(t, port, adminPort, upstream)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "adapt", "--config", cf, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("caddy adapt: %v\n%s", err, stderr.String())
-	}
-	js := filepath.Join(dir, "caddy.json")
-	if err := os.WriteFile(js, stdout.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, filepath.Join(dir, "caddy.log"), bin, "run", "--config", js)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p.waitServing(t, url, "A")
-	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	e := &env{
-		url:   url,
-		mk:    func(o ...Option) Driver { return NewCaddyAdmin(admin, o...) },
-		files: []string{js},
-		state: adminGetter(admin),
-	}
-	if w := caddyWarnings(); w != nil {
-		e.reloadResets = w[0]
-	}
-	e.reject = func(ctx context.Context, a, b string) error {
-		return NewCaddyAdmin(admin, withRender(badPolicy)).Switch(ctx, []string{b, a})
-	}
-	return e
-}
-
-// caddyfileEnv: caddy run --config Caddyfile; the driver rewrites the file
-// and runs caddy validate / caddy reload.
-func caddyfileEnv(t *testing.T, upstream string) *env {
-	bin := needBinary(t, "caddy")
-	dir := t.TempDir()
-	port, adminPort := tensite.MustFreePort(t), tensite.MustFreePort(t)
-	cf := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cf, []byte(exampleCaddyfile(t, port, adminPort, upstream)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, filepath.Join(dir, "caddy.log"), bin, "run", "--config", cf, "--adapter", "caddyfile")
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p.waitServing(t, url, "A")
-	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
-	e := &env{
-		url:   url,
+		url:   fmt.Sprintf("http://127.0.0.1:%d", port),
 		mk:    func(o ...Option) Driver { return NewCaddyfile(cf, append([]Option{WithBinary(bin)}, o...)...) },
 		files: []string{cf},
 		state: adminGetter(admin),
 	}
+	run := []string{"run", "--config", cf, "--adapter", "caddyfile"}
+	if adminAPI {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "adapt", "--config", cf, "--adapter", "caddyfile")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("caddy adapt: %v\n%s", err, stderr.String())
+		}
+		js := filepath.Join(dir, "caddy.json")
+		if err := os.WriteFile(js, stdout.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run = []string{"run", "--config", js}
+		e.files = []string{js}
+		e.mk = func(o ...Option) Driver { return NewCaddyAdmin(admin, o...) }
+	}
+	startProc(t, filepath.Join(dir, "caddy.log"), bin, run...).waitServing(t, e.url, "A")
 	if w := caddyWarnings(); w != nil {
 		e.reloadResets = w[0]
 	}
 	e.reject = func(ctx context.Context, a, b string) error {
-		return NewCaddyfile(cf, WithBinary(bin), withRender(badPolicy)).Switch(ctx, []string{b, a})
+		return e.mk(withRender(badPolicy)).Switch(ctx, []string{b, a})
 	}
 	return e
 }
@@ -404,8 +382,8 @@ var envs = []struct {
 	name string
 	mk   envMaker
 }{
-	{"caddy-admin", caddyAdminEnv},
-	{"caddyfile", caddyfileEnv},
+	{"caddy-admin", func(t *testing.T, upstream string) *env { return caddyEnv(t, upstream, true) }},
+	{"caddyfile", func(t *testing.T, upstream string) *env { return caddyEnv(t, upstream, false) }},
 	{"nginx", nginxEnv},
 }
 
