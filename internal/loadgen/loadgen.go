@@ -141,15 +141,26 @@ func Run(ctx context.Context, o Options) *Result {
 		}()
 	}
 	wg.Wait()
-	sort.Slice(res.Samples, func(i, j int) bool { return res.Samples[i].At.Before(res.Samples[j].At) })
-	return res
+	return res.sorted()
+}
+
+// sorted orders the samples by the time they started (or were due).
+func (r *Result) sorted() *Result {
+	sort.Slice(r.Samples, func(i, j int) bool { return r.Samples[i].At.Before(r.Samples[j].At) })
+	return r
 }
 
 // Start runs the load in the background; stop ends it and returns the result.
 func Start(ctx context.Context, o Options) (stop func() *Result) {
+	return background(ctx, func(ctx context.Context) *Result { return Run(ctx, o) })
+}
+
+// background runs run until stop cancels its context, and stop returns
+// its result.
+func background(ctx context.Context, run func(context.Context) *Result) (stop func() *Result) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan *Result, 1)
-	go func() { done <- Run(ctx, o) }()
+	go func() { done <- run(ctx) }()
 	return func() *Result {
 		cancel()
 		return <-done

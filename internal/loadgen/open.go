@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,8 +91,7 @@ func RunOpen(ctx context.Context, o OpenOptions) *Result {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			sort.Slice(res.Samples, func(i, j int) bool { return res.Samples[i].At.Before(res.Samples[j].At) })
-			return res
+			return res.sorted()
 		case <-timer.C:
 		}
 		isFresh := o.FreshEvery > 0 && i%o.FreshEvery == o.FreshEvery-1
@@ -121,13 +119,7 @@ var errOverload = errors.New("client overload: too many requests in flight")
 // StartOpen runs RunOpen in the background; stop ends the load, waits for
 // the requests in flight and returns the result.
 func StartOpen(ctx context.Context, o OpenOptions) (stop func() *Result) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan *Result, 1)
-	go func() { done <- RunOpen(ctx, o) }()
-	return func() *Result {
-		cancel()
-		return <-done
-	}
+	return background(ctx, func(ctx context.Context) *Result { return RunOpen(ctx, o) })
 }
 
 // Window returns the requests of r that were due in [from, to), with

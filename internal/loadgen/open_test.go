@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,20 +9,14 @@ import (
 )
 
 func TestOpenLoopKeepsRateAndClassifies(t *testing.T) {
-	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
-	defer ok.Close()
-	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 503) }))
-	defer bad.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	ok, bad, refused := targets(t, 503)
 
 	run := func(urls ...string) *Result {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		return RunOpen(ctx, OpenOptions{URLs: urls, Rate: 200})
 	}
-	r := run(ok.URL)
+	r := run(ok)
 	// 200/s for 300ms: about 60 requests, whatever the server does.
 	if r.Sent < 40 || r.Sent > 70 || r.Failed != 0 {
 		t.Fatalf("healthy target: %v (sent %d)", r, r.Sent)
@@ -37,10 +30,10 @@ func TestOpenLoopKeepsRateAndClassifies(t *testing.T) {
 	if keep == 0 || keep == r.Sent {
 		t.Errorf("%d of %d requests kept alive, want about half", keep, r.Sent)
 	}
-	if r := run(refused, ok.URL); r.Failed != 0 {
+	if r := run(refused, ok); r.Failed != 0 {
 		t.Errorf("fail-over from a refused port: %v", r)
 	}
-	if r := run(bad.URL); r.Failed != r.Sent || r.ByKind["5xx"] != r.Sent || r.Samples[0].Kind != "5xx" {
+	if r := run(bad); r.Failed != r.Sent || r.ByKind["5xx"] != r.Sent || r.Samples[0].Kind != "5xx" {
 		t.Errorf("5xx target: %v", r)
 	}
 	if r := run(refused); r.Failed != r.Sent || r.ByKind["refused"] != r.Sent {
