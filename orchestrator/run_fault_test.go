@@ -155,20 +155,17 @@ func TestRunFaultErrorsInWatch(t *testing.T) {
 	bench(t, "fault 5xx-in-watch (handoff): %s, wall %s", load, r.took.Round(time.Millisecond))
 }
 
-func TestRunFaultConfigRejected(t *testing.T) {
-	f, _ := newFaultRun(t, nil)
-	r, _ := f.run(nil, nil, "run", "--binary", faultBinary(t, "config"), "--yes", "--json")
-	f.s.want(r, 2, ResultRefused)
-	if !strings.Contains(r.rep.Error, "rejects the configuration") {
-		t.Errorf("error = %q", r.rep.Error)
-	}
-}
+func TestRunFaultConfigRejected(t *testing.T) { testFaultRefused(t, "config", "rejects the configuration") }
 
-func TestRunFaultMigrationFails(t *testing.T) {
+func TestRunFaultMigrationFails(t *testing.T) { testFaultRefused(t, "migrate", "migration 0003 failed") }
+
+// testFaultRefused: a candidate with the fault mode fails the checks, so
+// the upgrade is refused with an error containing errPart.
+func testFaultRefused(t *testing.T, mode, errPart string) {
 	f, _ := newFaultRun(t, nil)
-	r, _ := f.run(nil, nil, "run", "--binary", faultBinary(t, "migrate"), "--yes", "--json")
+	r, _ := f.run(nil, nil, "run", "--binary", faultBinary(t, mode), "--yes", "--json")
 	f.s.want(r, 2, ResultRefused)
-	if !strings.Contains(r.rep.Error, "migration 0003 failed") {
+	if !strings.Contains(r.rep.Error, errPart) {
 		t.Errorf("error = %q", r.rep.Error)
 	}
 }
