@@ -58,6 +58,21 @@ func limitedEnv(t *testing.T, mods ...func(*config.Service)) (*env, *cgroup.Mana
 	return e, m, logs
 }
 
+// spawnInGroup spawns web:alice and returns it with its own group, which
+// its snapshot must name.
+func spawnInGroup(t *testing.T, e *env, m *cgroup.Manager) (Instance, *cgroup.Group) {
+	t.Helper()
+	in, err := e.s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
+	if !ok || in.Cgroup != g.Path() {
+		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", in.PID, in.Cgroup)
+	}
+	return in, g
+}
+
 func testLogWriter() io.Writer {
 	if testing.Verbose() {
 		return os.Stderr
@@ -72,14 +87,7 @@ func testLogWriter() io.Writer {
 // limit.
 func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 	e, m, logs := limitedEnv(t, func(s *config.Service) { s.MemoryLimitMB = 64 })
-	first, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), first.PID)
-	if !ok || first.Cgroup != g.Path() {
-		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", first.PID, first.Cgroup)
-	}
+	first, g := spawnInGroup(t, e, m)
 	limitFile := "memory.max"
 	if m.Version() == 1 {
 		limitFile = "memory.limit_in_bytes"
@@ -130,14 +138,7 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 // removes the group.
 func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
 	e, m, _ := limitedEnv(t, func(s *config.Service) { s.CPUShares = 200 })
-	in, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
-	if !ok {
-		t.Fatalf("pid %d not in a group of its own", in.PID)
-	}
+	_, g := spawnInGroup(t, e, m)
 	file, want := "cpu.weight", "200"
 	if m.Version() == 1 {
 		file, want = "cpu.shares", "2048" // 200 * 1024 / 100
@@ -250,14 +251,7 @@ func TestNamespaceIsolationWithLimits(t *testing.T) {
 		s.Isolation = config.IsolationNamespace
 		s.MemoryLimitMB = 64
 	})
-	in, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
-	if !ok || in.Cgroup != g.Path() {
-		t.Fatalf("pid %d is not in its group (snapshot %q)", in.PID, in.Cgroup)
-	}
+	in, _ := spawnInGroup(t, e, m)
 	// The cgroup helper must not take the namespace's pid 1 from the tenant.
 	if got := getInfo(t, in.Addr); got.NsPID != 1 || got.PID != in.PID {
 		t.Fatalf("tenant sees pid %d in its namespace (want 1), %d on the host (want %d)", got.NsPID, got.PID, in.PID)
