@@ -18,14 +18,27 @@ import (
 // 1.0.0 (schema 2), and candidates with an extra expand migration (1.1.0),
 // an extra contract migration (1.2.0) and a new major (2.0.0).
 
-func TestCheckExpandAllowsOverlap(t *testing.T) {
+// checkUnchanged checks the candidate variant against an installation of
+// 1.0.0, and at the end of the test asserts that the check changed
+// nothing there, the database included.
+func checkUnchanged(t *testing.T, variant string) (*CheckReport, CheckOptions) {
+	t.Helper()
 	in := newInstallation(t, "ten-1.0.0")
 	dbBefore := hashFile(t, in.db)
 	before := in.snapshot(t)
-
+	t.Cleanup(func() {
+		if got := hashFile(t, in.db); got != dbBefore {
+			t.Error("the production database changed")
+		}
+		assertUnchanged(t, before, in.snapshot(t))
+	})
 	opts := in.options()
-	opts.Binary = tenBinary(t, "ten-1.1.0-expand")
-	rep := Check(context.Background(), opts)
+	opts.Binary = tenBinary(t, variant)
+	return Check(context.Background(), opts), opts
+}
+
+func TestCheckExpandAllowsOverlap(t *testing.T) {
+	rep, opts := checkUnchanged(t, "ten-1.1.0-expand")
 
 	if rep.Verdict != VerdictSafe || rep.ExitCode != 0 {
 		dumpReport(t, rep)
@@ -55,21 +68,10 @@ func TestCheckExpandAllowsOverlap(t *testing.T) {
 	if rep.Installed == nil || rep.Installed.Found != "binary_path" || rep.Installed.Version != "1.0.0" {
 		t.Errorf("installed = %+v", rep.Installed)
 	}
-
-	if got := hashFile(t, in.db); got != dbBefore {
-		t.Error("the production database changed")
-	}
-	assertUnchanged(t, before, in.snapshot(t))
 }
 
 func TestCheckContractPreventsOverlap(t *testing.T) {
-	in := newInstallation(t, "ten-1.0.0")
-	dbBefore := hashFile(t, in.db)
-	before := in.snapshot(t)
-
-	opts := in.options()
-	opts.Binary = tenBinary(t, "ten-1.2.0-contract")
-	rep := Check(context.Background(), opts)
+	rep, _ := checkUnchanged(t, "ten-1.2.0-contract")
 
 	if rep.Verdict != VerdictSafe {
 		dumpReport(t, rep)
@@ -89,11 +91,6 @@ func TestCheckContractPreventsOverlap(t *testing.T) {
 		t.Errorf("database = %+v (installed_can_run %s)", db, show(db.InstalledCanRun))
 	}
 	wantCheck(t, rep, "database", compat.StatusWarn, "contract", "cannot run on it", "rollback needs the database backup restored")
-
-	if got := hashFile(t, in.db); got != dbBefore {
-		t.Error("the production database changed")
-	}
-	assertUnchanged(t, before, in.snapshot(t))
 }
 
 func TestCheckVersionPolicyWithLocalBinaries(t *testing.T) {
