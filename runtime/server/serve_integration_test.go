@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tenement/ten/internal/procmark"
 	"io"
 	"net/http"
 	"os"
@@ -15,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/procmark"
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/api"
 )
 
-const mainConfig = `
+var mainConfig = `
 [settings]
 health_check_interval = 1
 max_restarts = 20
@@ -31,11 +32,7 @@ health = "/health"
 [service.api.env]
 TESTAPP_NAME = "{id}"
 
-[service.web]
-command = "@APP@"
-[service.web.env]
-TESTAPP_NAME = "{id}"
-
+` + tensite.TestappService("web") + `
 [service.sleepy]
 command = "@APP@"
 idle_timeout = 1
