@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
-	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/site"
 )
 
@@ -116,7 +115,7 @@ func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 		return nil, err
 	}
 	h, _ := site.GetHealth(ctx, s.URL)
-	rep.Processes[0] = len(procmark.Find(s.Mark))
+	rep.Processes[0] = len(s.Processes())
 	rep.ServerFDs[0] = fdCount(h.PID)
 	rep.TenantFDs[0] = tenantFDs(pids)
 	tmpBefore := listFiles(s.Tmp)
@@ -167,7 +166,7 @@ func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.FinalVersion = h.Version
-	rep.Processes[1] = len(procmark.Find(s.Mark))
+	rep.Processes[1] = len(s.Processes())
 	rep.ServerFDs[1] = fdCount(h.PID)
 	rep.ServerFDKinds = fdKinds(h.PID)
 	rep.TenantFDs[1] = tenantFDs(after)

@@ -13,6 +13,7 @@ package site
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -97,6 +98,9 @@ type Site struct {
 // Open installs a site in cfg.Dir: ten, the config, an API token. It
 // starts nothing.
 func Open(ctx context.Context, cfg Config) (*Site, error) {
+	if cfg.Dir == "" || cfg.Bins.Ten == "" {
+		return nil, errors.New("site: a directory and a ten binary are required")
+	}
 	if cfg.Services == "" {
 		cfg.Services = APIServices
 	}
