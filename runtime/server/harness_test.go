@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -347,11 +346,7 @@ func (e *env) cli(t testing.TB, s *server, args ...string) cliResult {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	res := cliResult{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
+	if res.code, err = tensite.ExitCode(err); err != nil {
 		t.Fatalf("ten %s: %v", strings.Join(args, " "), err)
 	}
 	return res

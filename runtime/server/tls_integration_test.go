@@ -72,11 +72,8 @@ func (ts *tlsServer) curl(t *testing.T, url string, args ...string) (int, string
 	args = append([]string{"--silent", "--show-error", "--max-time", "60", "--cacert", ts.rootFile,
 		"--resolve", h + ":" + port + ":127.0.0.1"}, append(args, url)...)
 	out, err := exec.Command("curl", args...).CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
+	code, err := tensite.ExitCode(err)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return code, string(out)
