@@ -155,9 +155,13 @@ func TestRunFaultErrorsInWatch(t *testing.T) {
 	bench(t, "fault 5xx-in-watch (handoff): %s, wall %s", load, r.took.Round(time.Millisecond))
 }
 
-func TestRunFaultConfigRejected(t *testing.T) { testFaultRefused(t, "config", "rejects the configuration") }
+func TestRunFaultConfigRejected(t *testing.T) {
+	testFaultRefused(t, "config", "rejects the configuration")
+}
 
-func TestRunFaultMigrationFails(t *testing.T) { testFaultRefused(t, "migrate", "migration 0003 failed") }
+func TestRunFaultMigrationFails(t *testing.T) {
+	testFaultRefused(t, "migrate", "migration 0003 failed")
+}
 
 // testFaultRefused: a candidate with the fault mode fails the checks, so
 // the upgrade is refused with an error containing errPart.
