@@ -1,0 +1,113 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/shirou/gopsutil/v3/process"
+)
+
+// FindByEnv lists the live processes, this one excluded, whose environment
+// holds the variable kv ("NAME=value") exactly. Environments are inherited,
+// so a variable set on a process finds it and everything started below it
+// after a crash of whatever started them.
+func FindByEnv(kv string) []ID {
+	return find(func(p *process.Process) bool {
+		env, err := p.Environ()
+		return err == nil && slices.Contains(env, kv)
+	})
+}
+
+// FindByExe lists the live processes, this one excluded, running the
+// executable at path, also after path was renamed or replaced: the kernel
+// then reports the old name with " (deleted)", or the new one.
+func FindByExe(path string) []ID {
+	return find(func(p *process.Process) bool {
+		exe, err := p.Exe()
+		return err == nil && strings.TrimSuffix(exe, " (deleted)") == path
+	})
+}
+
+// Children lists the live processes whose parent is ppid.
+func Children(ppid int) []ID {
+	return find(func(p *process.Process) bool {
+		pp, err := p.Ppid()
+		return err == nil && int(pp) == ppid
+	})
+}
+
+// find lists the live processes, this one excluded, that match, with the
+// start time that names each. A process whose start time cannot be read
+// has exited since it matched.
+func find(match func(*process.Process) bool) []ID {
+	pids, err := process.Pids()
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var out []ID
+	for _, p := range pids {
+		pid := int(p)
+		if pid == self || !match(handle(pid)) || !Alive(pid) {
+			continue
+		}
+		if st, err := StartTime(pid); err == nil {
+			out = append(out, ID{PID: pid, StartTime: st})
+		}
+	}
+	return out
+}
+
+// PIDs returns the pids of ids.
+func PIDs(ids []ID) []int {
+	out := make([]int, len(ids))
+	for i, id := range ids {
+		out[i] = id.PID
+	}
+	return out
+}
+
+// Cmdline returns the arguments of pid, argv[0] first. Some programs
+// rewrite them to show their role (nginx: "nginx: worker process").
+func Cmdline(pid int) ([]string, error) {
+	args, err := handle(pid).CmdlineSlice()
+	if err != nil {
+		return nil, fmt.Errorf("command line of pid %d: %w", pid, err)
+	}
+	return args, nil
+}
+
+// FDs returns what each open descriptor of pid refers to, as procfs links
+// it: a file's path, or "socket:[inode]", "pipe:[inode]",
+// "anon_inode:[eventfd]". Nil when they cannot be read.
+func FDs(pid int) []string {
+	files, err := handle(pid).OpenFiles()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// HostPID is this process's pid as the mounted procfs numbers it. Inside a
+// PID namespace that still sees the host's /proc (ten's namespace
+// isolation mounts no new one), os.Getpid is the namespace's pid (1) while
+// this is the host's, the one the supervisor knows the process by.
+func HostPID() (int, error) {
+	s, err := os.Readlink(filepath.Join(root, "self"))
+	if err != nil {
+		return 0, fmt.Errorf("read own pid from procfs: %w", err)
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("own pid from procfs: %w", err)
+	}
+	return pid, nil
+}
