@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	psnet "github.com/shirou/gopsutil/v3/net"
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/handoff"
 )
 
@@ -143,47 +143,17 @@ func (s *RunningServer) inspect(ctx context.Context) error {
 	return nil
 }
 
-// startTimeSlack tolerates the jitter of start times derived from the boot
-// time (see the supervisor's PID-reuse guard).
-const startTimeSlack = 1000 // ms
-
 // procStartTime is pid's creation time in ms since the epoch.
-func procStartTime(pid int) (int64, error) {
-	p, err := process.NewProcess(int32(pid))
-	if err != nil {
-		return 0, err
-	}
-	return p.CreateTime()
-}
+func procStartTime(pid int) (int64, error) { return proc.StartTime(pid) }
 
 // sameProcess reports whether pid is alive (not a zombie) and started at
-// startMS. A pid alive with another start time belongs to a stranger and is
-// never signalled.
-func sameProcess(pid int, startMS int64) bool {
-	if pid <= 0 || !pidAlive(pid) {
-		return false
-	}
-	if startMS <= 0 {
-		return true
-	}
-	st, err := procStartTime(pid)
-	if err != nil {
-		return false
-	}
-	d := st - startMS
-	return d >= -startTimeSlack && d <= startTimeSlack
-}
+// startMS: the supervisor's rule, including for an unknown start time (see
+// proc.Same). A pid alive with another start time belongs to a stranger and
+// is never signalled.
+func sameProcess(pid int, startMS int64) bool { return proc.Same(pid, startMS) }
 
 // pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
+func pidAlive(pid int) bool { return proc.Alive(pid) }
 
 // dialAddr turns a listening address into one to connect to: a wildcard
 // host (0.0.0.0, ::, empty) becomes loopback.

@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
@@ -618,44 +618,8 @@ func findByNonce(nonce string) []ServerProc {
 	if nonce == "" {
 		return nil
 	}
-	want := []byte(envHealthNonce + "=" + nonce)
-	ents, _ := os.ReadDir("/proc")
-	var out []ServerProc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range splitNul(b) {
-			if string(kv) == string(want) {
-				if st, err := procStartTime(pid); err == nil && pidAlive(pid) {
-					out = append(out, ServerProc{PID: pid, StartTime: st, Nonce: nonce})
-				}
-				break
-			}
-		}
-	}
-	return out
-}
-
-func splitNul(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != 0 {
-			i++
-		}
-		out = append(out, b[:i])
-		if i == len(b) {
-			break
-		}
-		b = b[i+1:]
-	}
-	return out
+	ids, _ := proc.FindByEnv(envHealthNonce + "=" + nonce) // none found without procfs
+	return serverProcs(ids, ServerProc{Nonce: nonce})
 }
 
 // checkPointOfNoReturn marks the journal when the live database can no

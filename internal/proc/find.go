@@ -14,8 +14,9 @@ import (
 // FindByEnv lists the live processes, this one excluded, whose environment
 // holds the variable kv ("NAME=value") exactly. Environments are inherited,
 // so a variable set on a process finds it and everything started below it
-// after a crash of whatever started them.
-func FindByEnv(kv string) []ID {
+// after a crash of whatever started them. The finders fail only when the
+// process table cannot be listed (no procfs).
+func FindByEnv(kv string) ([]ID, error) {
 	return find(func(p *process.Process) bool {
 		env, err := p.Environ()
 		return err == nil && slices.Contains(env, kv)
@@ -25,7 +26,7 @@ func FindByEnv(kv string) []ID {
 // FindByExe lists the live processes, this one excluded, running the
 // executable at path, also after path was renamed or replaced: the kernel
 // then reports the old name with " (deleted)", or the new one.
-func FindByExe(path string) []ID {
+func FindByExe(path string) ([]ID, error) {
 	return find(func(p *process.Process) bool {
 		exe, err := p.Exe()
 		return err == nil && strings.TrimSuffix(exe, " (deleted)") == path
@@ -33,7 +34,7 @@ func FindByExe(path string) []ID {
 }
 
 // Children lists the live processes whose parent is ppid.
-func Children(ppid int) []ID {
+func Children(ppid int) ([]ID, error) {
 	return find(func(p *process.Process) bool {
 		pp, err := p.Ppid()
 		return err == nil && int(pp) == ppid
@@ -43,10 +44,10 @@ func Children(ppid int) []ID {
 // find lists the live processes, this one excluded, that match, with the
 // start time that names each. A process whose start time cannot be read
 // has exited since it matched.
-func find(match func(*process.Process) bool) []ID {
+func find(match func(*process.Process) bool) ([]ID, error) {
 	pids, err := process.Pids()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("list processes: %w", err)
 	}
 	self := os.Getpid()
 	var out []ID
@@ -59,7 +60,7 @@ func find(match func(*process.Process) bool) []ID {
 			out = append(out, ID{PID: pid, StartTime: st})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // PIDs returns the pids of ids.

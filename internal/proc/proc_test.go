@@ -88,21 +88,30 @@ func TestFind(t *testing.T) {
 	me := ID{PID: cmd.Process.Pid, StartTime: start}
 	finders := []struct {
 		name string
-		find func() []ID
+		find func() ([]ID, error)
 	}{
-		{"by environment", func() []ID { return FindByEnv(mark) }},
-		{"by executable", func() []ID { return FindByExe(exe) }},
-		{"by parent", func() []ID { return Children(os.Getpid()) }},
+		{"by environment", func() ([]ID, error) { return FindByEnv(mark) }},
+		{"by executable", func() ([]ID, error) { return FindByExe(exe) }},
+		{"by parent", func() ([]ID, error) { return Children(os.Getpid()) }},
+	}
+	found := func(t *testing.T, find func() ([]ID, error)) bool {
+		got, err := find()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(got, me)
 	}
 	for _, f := range finders {
 		t.Run(f.name+"/alive", func(t *testing.T) {
-			if got := f.find(); !slices.Contains(got, me) {
-				t.Fatalf("found %v, want %v among them", got, me)
+			if !found(t, f.find) {
+				t.Fatalf("%v not found", me)
 			}
 		})
 	}
-	if FindByEnv(mark+"x") != nil || FindByEnv(strings.TrimPrefix(mark, "LC_")) != nil {
-		t.Fatal("FindByEnv matched a variable that is not exactly the mark")
+	for _, kv := range []string{mark + "x", strings.TrimPrefix(mark, "LC_"), strings.SplitN(mark, "=", 2)[0]} {
+		if found(t, func() ([]ID, error) { return FindByEnv(kv) }) {
+			t.Fatalf("FindByEnv(%q) matched the mark %q", kv, mark)
+		}
 	}
 	if args, err := Cmdline(me.PID); err != nil || !slices.Equal(args[1:], []string{"60"}) {
 		t.Fatalf("Cmdline = %q, %v; want [sleep 60]", args, err)
@@ -117,7 +126,7 @@ func TestFind(t *testing.T) {
 	cmd.Wait()
 	for _, f := range finders {
 		t.Run(f.name+"/gone", func(t *testing.T) {
-			eventually(t, "the child to be gone", func() bool { return !slices.Contains(f.find(), me) })
+			eventually(t, "the child to be gone", func() bool { return !found(t, f.find) })
 		})
 	}
 	if Alive(me.PID) || State(me.PID) != 0 {
@@ -143,8 +152,12 @@ func TestSelf(t *testing.T) {
 	if !Alive(os.Getpid()) || State(os.Getpid()) == 0 {
 		t.Fatal("this process is not alive")
 	}
-	if slices.ContainsFunc(FindByExe(SelfExe), func(id ID) bool { return id.PID == os.Getpid() }) {
-		t.Fatal("the finders list the caller")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := FindByExe(exe); err != nil || slices.ContainsFunc(ids, func(id ID) bool { return id.PID == os.Getpid() }) {
+		t.Fatalf("FindByExe(own executable) = %v, %v: the finders list the caller", ids, err)
 	}
 }
 

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	procfs "github.com/tenement/ten/internal/proc" // "proc" names the tests' proxy processes
 )
 
 // NewCaddyAdmin returns the driver for a Caddy managed through its admin
@@ -416,14 +417,12 @@ func marshalJSON(v any) ([]byte, error) {
 // between are reset. Linux 5.14+ hands them to the new socket instead
 // when net.ipv4.tcp_migrate_req is 1.
 func caddyWarnings() []string {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	v, err := procfs.Sysctl("net.ipv4.tcp_migrate_req")
 	switch {
-	case err == nil && strings.TrimSpace(string(b)) == "0":
+	case err == nil && v == "0":
 		return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket); set `sysctl -w net.ipv4.tcp_migrate_req=1` (and in /etc/sysctl.d/) so the kernel hands them over to the new socket"}
-	case errors.Is(err, os.ErrNotExist):
-		if _, err := os.Stat("/proc/sys/net/ipv4"); err == nil {
-			return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket) and this kernel lacks net.ipv4.tcp_migrate_req (Linux 5.14+) to prevent it"}
-		}
+	case errors.Is(err, procfs.ErrNoSysctl):
+		return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket) and this kernel lacks net.ipv4.tcp_migrate_req (Linux 5.14+) to prevent it"}
 	}
 	return nil
 }

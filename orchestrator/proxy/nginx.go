@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	procfs "github.com/tenement/ten/internal/proc" // "proc" names the tests' proxy processes
 )
 
 // NewNginx returns the driver for nginx with ten's upstream block in its
@@ -299,35 +301,17 @@ func (n *nginxDriver) waitReload(ctx context.Context, master int, before map[int
 // accepting (not "worker process is shutting down"). nil when /proc cannot
 // be read.
 func nginxWorkers(master int) map[int]bool {
-	ents, err := os.ReadDir("/proc")
+	kids, err := procfs.Children(master)
 	if err != nil {
 		return nil
 	}
 	out := map[int]bool{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(master) {
-			continue
-		}
-		cmd, _ := cmdline(pid)
+	for _, k := range kids {
+		cmd, _ := cmdline(k.PID)
 		if !strings.Contains(cmd, "worker process") {
 			continue // cache manager / loader
 		}
-		out[pid] = !strings.Contains(cmd, "shutting down")
+		out[k.PID] = !strings.Contains(cmd, "shutting down")
 	}
 	return out
 }
@@ -335,11 +319,8 @@ func nginxWorkers(master int) map[int]bool {
 // cmdline returns a process's command line (nginx rewrites it to show the
 // process role); ok is false when it cannot be read.
 func cmdline(pid int) (string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return "", false
-	}
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")), true
+	args, err := procfs.Cmdline(pid)
+	return strings.Join(args, " "), err == nil
 }
 
 // upstreamBlock is ten's upstream block in the include file.
