@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/procmark"
 )
 
@@ -267,12 +269,7 @@ func fdCount(pid int) int {
 // the name of the file.
 func fdKinds(pid int) map[string]int {
 	m := map[string]int{}
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	for _, e := range ents {
-		t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
-		if err != nil {
-			continue
-		}
+	for _, t := range proc.FDs(pid) {
 		m[fdKind(t)]++
 	}
 	return m
@@ -300,8 +297,7 @@ func tenantFDs(pids map[string]int) int {
 func countServers(s *site) int {
 	n := 0
 	for _, pid := range procmark.Find(s.mark) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(b), "serve\x00") {
+		if args, err := proc.Cmdline(pid); err == nil && slices.Contains(args, "serve") {
 			n++
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/syncbuf"
 )
 
@@ -315,7 +316,7 @@ func TestHostGroupLimitsAndEntry(t *testing.T) {
 // CLONE_INTO_CGROUP) on this host's unified hierarchy even where it has no
 // controllers to limit with, as on a hybrid host: placement needs none.
 func TestUnifiedCloneIntoCgroup(t *testing.T) {
-	ms, err := readMounts("/proc/self/mountinfo")
+	ms, err := readMounts()
 	if err != nil || ms.unified == "" || os.Geteuid() != 0 {
 		t.Skip("no unified hierarchy, or not root")
 	}
@@ -353,7 +354,7 @@ func TestExecHelperFailsClearly(t *testing.T) {
 		{[]string{"x"}, "want PROCS-FILE"},
 		{[]string{filepath.Join(t.TempDir(), "missing", "cgroup.procs"), "--", "/bin/true", "true"}, "join cgroup"},
 	} {
-		cmd := exec.Command("/proc/self/exe")
+		cmd := exec.Command(proc.SelfExe)
 		cmd.Args = append([]string{helperArg0}, tc.args...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError

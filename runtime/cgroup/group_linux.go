@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Group is the cgroup of one instance.
@@ -70,7 +72,7 @@ func (g *Group) Prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	args = append(args, "--", cmd.Path)
 	cmd.Args = append(args, cmd.Args...)
-	cmd.Path = "/proc/self/exe" // this very binary, even if replaced on disk since
+	cmd.Path = proc.SelfExe // this very binary, even if replaced on disk since
 	if c := cmd.SysProcAttr.Credential; c != nil {
 		// The helper runs as the tenant's user: let it (and only it) enter
 		// the group. The limit files stay root's.
@@ -118,11 +120,8 @@ func flatKey(b []byte, key string) (uint64, bool) {
 // Contains reports whether process pid is in the group (in both
 // hierarchies on v1).
 func (g *Group) Contains(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	return containsIn(b, g.version, g.mount)
+	b, err := proc.Cgroup(pid)
+	return err == nil && containsIn(b, g.version, g.mount)
 }
 
 // containsIn reads the format of /proc/PID/cgroup:

@@ -4,8 +4,10 @@ package cgroup
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +18,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Manager creates the groups of one installation on this host.
@@ -36,18 +40,18 @@ type mounts struct {
 	v1      map[string]string
 }
 
-func readMounts(path string) (mounts, error) {
-	f, err := os.Open(path)
+// readMounts reads this process's mounts.
+func readMounts() (mounts, error) {
+	b, err := proc.Mountinfo()
 	if err != nil {
 		return mounts{}, err
 	}
-	defer f.Close()
-	return parseMountinfo(f)
+	return parseMountinfo(bytes.NewReader(b))
 }
 
 // parseMountinfo reads the format of proc(5) /proc/PID/mountinfo:
 // "36 35 98:0 /root /mnt rw,noatime master:1 - cgroup cgroup rw,memory".
-func parseMountinfo(f *os.File) (mounts, error) {
+func parseMountinfo(f io.Reader) (mounts, error) {
 	m := mounts{v1: map[string]string{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -80,9 +84,9 @@ func parseMountinfo(f *os.File) (mounts, error) {
 // controllers, else the v1 memory and cpu hierarchies. It creates nothing;
 // Check does. The error wraps ErrUnavailable and says why.
 func Detect(dataDir string) (*Manager, error) {
-	ms, err := readMounts("/proc/self/mountinfo")
+	ms, err := readMounts()
 	if err != nil {
-		return nil, fmt.Errorf("%w: read mounts: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return detect(ms, Base(dataDir))
 }
@@ -253,7 +257,7 @@ func (m *Manager) sweep(name string) {
 // another server started, or false if it is in none (it was started
 // before limits were configured).
 func (m *Manager) Find(name string, pid int) (*Group, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	b, err := proc.Cgroup(pid)
 	if err != nil || checkName(name) != nil {
 		return nil, false
 	}
