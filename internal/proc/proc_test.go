@@ -1,7 +1,9 @@
 package proc
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,5 +186,41 @@ func TestKernel(t *testing.T) {
 		if got != c.want || !errors.Is(err, c.wantErr) {
 			t.Errorf("Sysctl(%s) = %q, %v; want %q, %v", c.key, got, err, c.want, c.wantErr)
 		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	cmd, mark, _, _ := child(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	in, err := Describe(context.Background(), os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	wd, _ := os.Getwd()
+	for _, c := range []struct {
+		what string
+		ok   bool
+	}{
+		{"argv", slices.Equal(in.Args, os.Args)},
+		{"executable", in.Exe == exe},
+		{"working directory", in.Dir == wd},
+		{"environment", slices.Contains(in.Env, "PATH="+os.Getenv("PATH"))},
+		{"listener", slices.Contains(in.Listening, ln.Addr().String())},
+		{"child", slices.Contains(in.Children, cmd.Process.Pid)},
+	} {
+		if !c.ok {
+			t.Errorf("Describe got the %s wrong: %+v", c.what, in)
+		}
+	}
+	if in, err := Describe(context.Background(), cmd.Process.Pid); err != nil || !slices.Contains(in.Env, mark) {
+		t.Errorf("Describe(child) = %+v, %v; want its mark %s", in, err, mark)
+	}
+	if _, err := Describe(context.Background(), -1); err == nil {
+		t.Error("Describe(-1) succeeded")
 	}
 }
