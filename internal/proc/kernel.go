@@ -8,14 +8,40 @@ import (
 	"strings"
 )
 
-// Cgroup returns /proc/PID/cgroup of pid: "hierarchy-ID:controllers:path"
-// lines, "0::path" for the unified hierarchy.
-func Cgroup(pid int) ([]byte, error) {
+// Cgroup is one line of /proc/PID/cgroup: the group a process is in, in
+// one hierarchy.
+type Cgroup struct {
+	Hierarchy   string   // "0" for the unified hierarchy (cgroup v2)
+	Controllers []string // empty for the unified hierarchy
+	Path        string   // relative to the hierarchy's root
+}
+
+// Cgroups returns the groups process pid is in, one per hierarchy.
+func Cgroups(pid int) ([]Cgroup, error) {
 	b, err := os.ReadFile(path(pid, "cgroup"))
 	if err != nil {
 		return nil, fmt.Errorf("cgroups of pid %d: %w", pid, err)
 	}
-	return b, nil
+	return ParseCgroups(b), nil
+}
+
+// ParseCgroups reads the format of /proc/PID/cgroup:
+// "hierarchy-ID:controller-list:path" lines, "0::path" for the unified
+// hierarchy. Malformed lines are skipped.
+func ParseCgroups(b []byte) []Cgroup {
+	var out []Cgroup
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		c := Cgroup{Hierarchy: parts[0], Path: parts[2]}
+		if parts[1] != "" {
+			c.Controllers = strings.Split(parts[1], ",")
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // Mountinfo returns this process's mount table in the format of proc(5)

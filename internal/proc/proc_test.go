@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -164,8 +165,8 @@ func TestSelf(t *testing.T) {
 }
 
 func TestKernel(t *testing.T) {
-	if b, err := Cgroup(os.Getpid()); err != nil || !strings.Contains(string(b), ":") {
-		t.Fatalf("Cgroup = %q, %v", b, err)
+	if cgs, err := Cgroups(os.Getpid()); err != nil || len(cgs) == 0 {
+		t.Fatalf("Cgroups = %v, %v", cgs, err)
 	}
 	if b, err := Mountinfo(); err != nil || !strings.Contains(string(b), " - proc ") {
 		t.Fatalf("Mountinfo lacks procfs: %v", err)
@@ -222,5 +223,22 @@ func TestDescribe(t *testing.T) {
 	}
 	if _, err := Describe(context.Background(), -1); err == nil {
 		t.Error("Describe(-1) succeeded")
+	}
+}
+
+func TestParseCgroups(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want []Cgroup
+	}{
+		{"0::/user.slice/ten\n", []Cgroup{{Hierarchy: "0", Path: "/user.slice/ten"}}},
+		{"4:memory:/ten\n1:cpu,cpuacct:/ten\n0::/\n", []Cgroup{
+			{"4", []string{"memory"}, "/ten"}, {"1", []string{"cpu", "cpuacct"}, "/ten"}, {"0", nil, "/"}}},
+		{"1:name=systemd:/a:b\n", []Cgroup{{"1", []string{"name=systemd"}, "/a:b"}}},
+		{"garbage\n\n", nil},
+	} {
+		if got := ParseCgroups([]byte(c.file)); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ParseCgroups(%q) = %+v, want %+v", c.file, got, c.want)
+		}
 	}
 }

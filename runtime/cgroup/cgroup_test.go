@@ -164,7 +164,7 @@ func TestContainsIn(t *testing.T) {
 		{"v1 co-mounted", "4:memory:" + path + "\n1:cpu,cpuacct:" + path + "\n", 1, true},
 		{"v1 memory only", "4:memory:" + path + "\n1:cpu:/\n", 1, false},
 	} {
-		if got := containsIn([]byte(tc.file), tc.version, path); got != tc.want {
+		if got := containsIn(proc.ParseCgroups([]byte(tc.file)), tc.version, path); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -338,7 +338,7 @@ func TestUnifiedCloneIntoCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !containsIn(out, 2, g.Path()) {
+	if !containsIn(proc.ParseCgroups(out), 2, g.Path()) {
 		t.Fatalf("/proc/self/cgroup of the child:\n%s\nwant 0::%s", out, g.Path())
 	}
 	if err := g.Remove(); err != nil {

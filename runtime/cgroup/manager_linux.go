@@ -257,18 +257,17 @@ func (m *Manager) sweep(name string) {
 // another server started, or false if it is in none (it was started
 // before limits were configured).
 func (m *Manager) Find(name string, pid int) (*Group, bool) {
-	b, err := proc.Cgroup(pid)
+	cgs, err := proc.Cgroups(pid)
 	if err != nil || checkName(name) != nil {
 		return nil, false
 	}
 	prefix := m.relPath(name) + "."
-	for line := range strings.SplitSeq(string(b), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || !strings.HasPrefix(parts[2], prefix) || strings.Contains(parts[2][len(prefix):], "/") {
+	for _, c := range cgs {
+		if !strings.HasPrefix(c.Path, prefix) || strings.Contains(c.Path[len(prefix):], "/") {
 			continue
 		}
-		g := m.group(filepath.Base(parts[2]))
-		if containsIn(b, m.version, g.mount) {
+		g := m.group(filepath.Base(c.Path))
+		if containsIn(cgs, m.version, g.mount) {
 			return g, true
 		}
 	}
