@@ -69,13 +69,11 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, fmt.Errorf("runs: %d, want at least 1", o.Runs)
 	}
 	began := time.Now()
-	work, b, remove, err := setup(ctx, o.Stdout, o.Work)
+	work, b, remove, err := setup(ctx, o.Stdout, o.Work, o.Keep)
 	if err != nil {
 		return nil, err
 	}
-	if !o.Keep {
-		defer remove()
-	}
+	defer remove()
 	var runs [][]*Row
 	for i := 1; i <= o.Runs; i++ {
 		fmt.Fprintf(o.Stdout, "\n==> run %d of %d\n", i, o.Runs)
@@ -142,8 +140,8 @@ func failures(runs [][]*Row) []string {
 }
 
 // setup makes the work directory and builds the binaries into it; remove
-// deletes the directory.
-func setup(ctx context.Context, stdout io.Writer, work string) (dir string, b *bins, remove func(), err error) {
+// deletes the directory, unless keep asks to leave it for a look.
+func setup(ctx context.Context, stdout io.Writer, work string, keep bool) (dir string, b *bins, remove func(), err error) {
 	if work, err = makeWorkDir(work); err != nil {
 		return "", nil, nil, err
 	}
@@ -152,6 +150,9 @@ func setup(ctx context.Context, stdout io.Writer, work string) (dir string, b *b
 	if err != nil {
 		os.RemoveAll(work)
 		return "", nil, nil, err
+	}
+	if keep {
+		return work, b, func() {}, nil
 	}
 	return work, b, func() { os.RemoveAll(work) }, nil
 }

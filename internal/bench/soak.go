@@ -98,13 +98,11 @@ func (r *SoakReport) print(w io.Writer) {
 // interrupted, as a partial one would suggest leaks that are not there.
 func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 	began := time.Now()
-	work, b, remove, err := setup(ctx, o.Stdout, o.Work)
+	work, b, remove, err := setup(ctx, o.Stdout, o.Work, o.Keep)
 	if err != nil {
 		return nil, err
 	}
-	if !o.Keep {
-		defer remove()
-	}
+	defer remove()
 	s, err := newSite(ctx, b, filepath.Join(work, "soak"))
 	if err != nil {
 		return nil, err
