@@ -72,28 +72,9 @@ func TestParseMountinfo(t *testing.T) {
 28 25 0:25 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 29 25 0:26 / /sys/fs/cgroup/systemd rw,relatime master:3 - cgroup cgroup rw,xattr,name=systemd
 `
-	f := writeTemp(t, info)
-	ms, err := parseMountinfo(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms.unified != "/sys/fs/cgroup/unified" || ms.v1["memory"] != "/sys/fs/cgroup/memory" || ms.v1["cpu"] != "/sys/fs/cgroup/cpu" {
+	if ms := parseMountinfo([]byte(info)); ms.unified != "/sys/fs/cgroup/unified" || ms.v1["memory"] != "/sys/fs/cgroup/memory" || ms.v1["cpu"] != "/sys/fs/cgroup/cpu" {
 		t.Fatalf("parsed %+v", ms)
 	}
-}
-
-func writeTemp(t *testing.T, s string) *os.File {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 func TestDetectChoosesHierarchy(t *testing.T) {

@@ -3,11 +3,8 @@
 package cgroup
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,16 +43,15 @@ func readMounts() (mounts, error) {
 	if err != nil {
 		return mounts{}, err
 	}
-	return parseMountinfo(bytes.NewReader(b))
+	return parseMountinfo(b), nil
 }
 
 // parseMountinfo reads the format of proc(5) /proc/PID/mountinfo:
 // "36 35 98:0 /root /mnt rw,noatime master:1 - cgroup cgroup rw,memory".
-func parseMountinfo(f io.Reader) (mounts, error) {
+func parseMountinfo(b []byte) mounts {
 	m := mounts{v1: map[string]string{}}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
 			continue
 		}
@@ -76,7 +72,7 @@ func parseMountinfo(f io.Reader) (mounts, error) {
 			}
 		}
 	}
-	return m, sc.Err()
+	return m
 }
 
 // Detect finds the hierarchy ten can use on this host for the installation
