@@ -24,12 +24,12 @@ func FindByEnv(kv string) ([]ID, error) {
 }
 
 // FindByExe lists the live processes, this one excluded, running the
-// executable at path, also after path was renamed or replaced: the kernel
+// executable at exe, also after exe was renamed or replaced: the kernel
 // then reports the old name with " (deleted)", or the new one.
-func FindByExe(path string) ([]ID, error) {
+func FindByExe(exe string) ([]ID, error) {
 	return find(func(p *process.Process) bool {
-		exe, err := p.Exe()
-		return err == nil && strings.TrimSuffix(exe, " (deleted)") == path
+		got, err := p.Exe()
+		return err == nil && strings.TrimSuffix(got, " (deleted)") == exe
 	})
 }
 
