@@ -55,3 +55,28 @@ func Describe(ctx context.Context, pid int) (Info, error) {
 	}
 	return in, nil
 }
+
+// Cmdline returns the arguments of pid, argv[0] first. Some programs
+// rewrite them to show their role (nginx: "nginx: worker process").
+func Cmdline(pid int) ([]string, error) {
+	args, err := handle(pid).CmdlineSlice()
+	if err != nil {
+		return nil, fmt.Errorf("command line of pid %d: %w", pid, err)
+	}
+	return args, nil
+}
+
+// FDs returns what each open descriptor of pid refers to, as procfs links
+// it: a file's path, or "socket:[inode]", "pipe:[inode]",
+// "anon_inode:[eventfd]". Nil when they cannot be read.
+func FDs(pid int) []string {
+	files, err := handle(pid).OpenFiles()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
+}

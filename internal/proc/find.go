@@ -3,9 +3,7 @@ package proc
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/shirou/gopsutil/v3/process"
@@ -70,45 +68,4 @@ func PIDs(ids []ID) []int {
 		out[i] = id.PID
 	}
 	return out
-}
-
-// Cmdline returns the arguments of pid, argv[0] first. Some programs
-// rewrite them to show their role (nginx: "nginx: worker process").
-func Cmdline(pid int) ([]string, error) {
-	args, err := handle(pid).CmdlineSlice()
-	if err != nil {
-		return nil, fmt.Errorf("command line of pid %d: %w", pid, err)
-	}
-	return args, nil
-}
-
-// FDs returns what each open descriptor of pid refers to, as procfs links
-// it: a file's path, or "socket:[inode]", "pipe:[inode]",
-// "anon_inode:[eventfd]". Nil when they cannot be read.
-func FDs(pid int) []string {
-	files, err := handle(pid).OpenFiles()
-	if err != nil {
-		return nil
-	}
-	out := make([]string, len(files))
-	for i, f := range files {
-		out[i] = f.Path
-	}
-	return out
-}
-
-// HostPID is this process's pid as the mounted procfs numbers it. Inside a
-// PID namespace that still sees the host's /proc (ten's namespace
-// isolation mounts no new one), os.Getpid is the namespace's pid (1) while
-// this is the host's, the one the supervisor knows the process by.
-func HostPID() (int, error) {
-	s, err := os.Readlink(filepath.Join(root, "self"))
-	if err != nil {
-		return 0, fmt.Errorf("read own pid from procfs: %w", err)
-	}
-	pid, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("own pid from procfs: %w", err)
-	}
-	return pid, nil
 }

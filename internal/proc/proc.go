@@ -117,6 +117,22 @@ func State(pid int) byte {
 	return b[i+2]
 }
 
+// HostPID is this process's pid as the mounted procfs numbers it. Inside a
+// PID namespace that still sees the host's /proc (ten's namespace
+// isolation mounts no new one), os.Getpid is the namespace's pid (1) while
+// this is the host's, the one the supervisor knows the process by.
+func HostPID() (int, error) {
+	s, err := os.Readlink(filepath.Join(root, "self"))
+	if err != nil {
+		return 0, fmt.Errorf("read own pid from procfs: %w", err)
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("own pid from procfs: %w", err)
+	}
+	return pid, nil
+}
+
 // handle is gopsutil's view of pid, without NewProcess's pidfd (see
 // StartTime).
 func handle(pid int) *process.Process {
