@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/fault"
 	"github.com/tenement/ten/migrations"
 )
 
-// setHook installs a test hook for the duration of the test.
+// setHook sets a package variable for the duration of the test.
 func setHook[T any](t *testing.T, hook *T, f T) {
 	t.Helper()
 	old := *hook
@@ -97,7 +98,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	// writer provably commits while the backup is in progress.
 	setHook(t, &stepPages, 1)
 	var steps, interleaved int
-	setHook(t, &testHookStep, func() {
+	t.Cleanup(fault.Set("store.backup.step", func(string) {
 		steps++
 		select {
 		case <-commits:
@@ -107,7 +108,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("writer made no progress for 10s")
 		}
-	})
+	}))
 
 	before := committed.Load()
 	dest := filepath.Join(dir, "backup.db")
@@ -277,7 +278,7 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 			dest: func(t *testing.T, dir, _ string) string { return filepath.Join(dir, "b.db") },
 			hook: func(t *testing.T, cancel context.CancelFunc) {
 				setHook(t, &stepPages, 1)
-				setHook(t, &testHookStep, func() { cancel() })
+				t.Cleanup(fault.Set("store.backup.step", func(string) { cancel() }))
 			},
 			wantErr: context.Canceled.Error(),
 		},
@@ -285,7 +286,7 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 			name: "copy fails its integrity check",
 			dest: func(t *testing.T, dir, _ string) string { return filepath.Join(dir, "b.db") },
 			hook: func(t *testing.T, _ context.CancelFunc) {
-				setHook(t, &testHookCopied, func(tmp string) { corrupt(t, tmp) })
+				t.Cleanup(fault.Set("store.backup.copied", func(tmp string) { corrupt(t, tmp) }))
 			},
 			wantErr: "integrity check",
 		},
