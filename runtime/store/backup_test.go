@@ -124,16 +124,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	}
 	after := committed.Load()
 
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 
 	cp := openTest(t, dest, Options{NoMigrate: true})
 	n := int64(queryInt(t, cp, "SELECT count(*) FROM logs"))
@@ -204,16 +195,7 @@ func TestBackupOverwrites(t *testing.T) {
 	if err := db.Backup(ctx, dest); err != nil {
 		t.Fatal(err)
 	}
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 }
 
 // TestBackupFailureLeavesNothing checks that a backup that fails, at any
@@ -485,6 +467,22 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// checkBackup checks that the backup at dest is a sound database that only
+// its owner can read.
+func checkBackup(t testing.TB, dest string) {
+	t.Helper()
+	if err := IntegrityCheck(context.Background(), dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("backup mode = %v, want 0600", perm)
+	}
 }
 
 func readFile(t testing.TB, path string) []byte {
