@@ -65,16 +65,16 @@ func TestEnv(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		env, point, arg string
-		want            string // "killed", "stopped" or "exited"
+		want            ending
 	}{
-		{"after:promote", "after", "promote", "killed"},
-		{"after:promote", "after", "switch", "exited"},
-		{"after:promote", "before", "promote", "exited"},
-		{"before:backup,undo:switch", "undo", "switch", "killed"},
-		{"pause:switch", "before", "switch", "stopped"},
-		{"pause:switch", "after", "switch", "exited"},
-		{"journal.done:watch", "journal.done", "watch", "killed"},
-		{"", "after", "promote", "exited"},
+		{"after:promote", "after", "promote", killed},
+		{"after:promote", "after", "switch", exited},
+		{"after:promote", "before", "promote", exited},
+		{"before:backup,undo:switch", "undo", "switch", killed},
+		{"pause:switch", "before", "switch", stopped},
+		{"pause:switch", "after", "switch", exited},
+		{"journal.done:watch", "journal.done", "watch", killed},
+		{"", "after", "promote", exited},
 	} {
 		t.Run(tc.env+"@"+tc.point+":"+tc.arg, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestEnv$")
@@ -90,16 +90,25 @@ func TestEnv(t *testing.T) {
 	}
 }
 
+// ending is how the process of TestEnv ended.
+type ending string
+
+const (
+	killed  ending = "killed by SIGKILL"
+	stopped ending = "stopped, then exited 0"
+	exited  ending = "exited 0"
+)
+
 // outcome waits for the process and says how it ended; a stopped process is
 // continued and must then exit 0.
-func outcome(t *testing.T, pid int) string {
+func outcome(t *testing.T, pid int) ending {
 	var ws syscall.WaitStatus
 	if _, err := syscall.Wait4(pid, &ws, syscall.WUNTRACED, nil); err != nil {
 		t.Fatal(err)
 	}
 	switch {
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL:
-		return "killed"
+		return killed
 	case ws.Stopped():
 		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 			t.Fatal(err)
@@ -110,12 +119,11 @@ func outcome(t *testing.T, pid int) string {
 		if !ws.Exited() || ws.ExitStatus() != 0 {
 			t.Errorf("continued process ended with %v", ws)
 		}
-		return "stopped"
+		return stopped
 	case ws.Exited() && ws.ExitStatus() == 0:
-		return "exited"
+		return exited
+	case ws.Exited():
+		return ending(fmt.Sprintf("exited %d", ws.ExitStatus()))
 	}
-	if ws.Exited() {
-		return fmt.Sprintf("exited %d", ws.ExitStatus())
-	}
-	return "signaled " + ws.Signal().String()
+	return ending("killed by " + ws.Signal().String())
 }
