@@ -16,6 +16,7 @@
 package fault
 
 import (
+	"maps"
 	"os"
 	"os/signal"
 	"strings"
@@ -77,28 +78,29 @@ func Point(name, arg string) {
 	}
 }
 
-// Set registers f as the action of the point name, replacing any other,
-// and returns the function that removes it, for t.Cleanup.
+// Set registers f as the action of the point name and returns the function
+// that puts back the action it replaced (usually none), for t.Cleanup.
 func Set(name string, f func(arg string)) (reset func()) {
-	update(name, f)
-	return func() { update(name, nil) }
+	old := update(name, f)
+	return func() { update(name, old) }
 }
 
-func update(name string, f func(arg string)) {
+// update makes f the action of name (nil: none) and returns the old one.
+func update(name string, f func(arg string)) (old func(arg string)) {
 	mu.Lock()
 	defer mu.Unlock()
 	m := map[string]func(string){}
-	if old := actions.Load(); old != nil {
-		for k, v := range *old {
-			m[k] = v
-		}
+	if cur := actions.Load(); cur != nil {
+		maps.Copy(m, *cur)
 	}
+	old = m[name]
 	if f == nil {
 		delete(m, name)
 	} else {
 		m[name] = f
 	}
 	actions.Store(&m)
+	return old
 }
 
 func kill() {

@@ -33,19 +33,21 @@ func TestSet(t *testing.T) {
 	resetA := Set("a", record("a"))
 	t.Cleanup(resetA)
 	t.Cleanup(Set("b", record("b")))
+	var resetB2 func()
 	for _, tc := range []struct {
 		name, arg string
-		reset     func()
+		before    func() // run before the point is reached
 		want      []string
 	}{
 		{name: "a", arg: "x", want: []string{"a:x"}},
 		{name: "b", arg: "", want: []string{"b:"}},
 		{name: "c", arg: "x", want: nil},
-		{name: "a", arg: "y", reset: resetA, want: nil},
-		{name: "b", arg: "y", want: []string{"b:y"}},
+		{name: "a", arg: "y", before: resetA, want: nil},
+		{name: "b", arg: "y", before: func() { resetB2 = Set("b", record("b2")) }, want: []string{"b2:y"}},
+		{name: "b", arg: "z", before: func() { resetB2() }, want: []string{"b:z"}},
 	} {
-		if tc.reset != nil {
-			tc.reset()
+		if tc.before != nil {
+			tc.before()
 		}
 		got = nil
 		Point(tc.name, tc.arg)
