@@ -9,17 +9,13 @@ import (
 	"path/filepath"
 
 	"modernc.org/sqlite"
+
+	"github.com/tenement/ten/internal/fault"
 )
 
 // stepPages is how many pages each backup step copies between checks of
 // the context. 1024 pages is 4 MiB at the default page size.
 var stepPages int32 = 1024
-
-// Test hooks; nil outside tests.
-var (
-	testHookStep   func()           // after each backup step
-	testHookCopied func(tmp string) // after the copy is complete and synced, before it is checked
-)
 
 // backuper is the part of modernc.org/sqlite's driver connection that
 // starts an online backup (sqlite3_backup_init) to another file.
@@ -93,9 +89,7 @@ func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) 
 	if err := syncPath(tmp); err != nil {
 		return err
 	}
-	if testHookCopied != nil {
-		testHookCopied(tmp)
-	}
+	fault.Point("store.backup.copied", tmp)
 	if err := IntegrityCheck(ctx, tmp); err != nil {
 		return err
 	}
@@ -152,9 +146,7 @@ func copyDatabase(ctx context.Context, src *sql.DB, dst string) error {
 				bk.Finish()
 				return fmt.Errorf("backup step: %w", err)
 			}
-			if testHookStep != nil {
-				testHookStep()
-			}
+			fault.Point("store.backup.step", "")
 		}
 		if err := bk.Finish(); err != nil {
 			return fmt.Errorf("finish backup: %w", err)

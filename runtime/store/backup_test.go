@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/fault"
 	"github.com/tenement/ten/migrations"
 )
 
-// setHook installs a test hook for the duration of the test.
+// setHook sets a package variable for the duration of the test.
 func setHook[T any](t *testing.T, hook *T, f T) {
 	t.Helper()
 	old := *hook
@@ -97,7 +98,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	// writer provably commits while the backup is in progress.
 	setHook(t, &stepPages, 1)
 	var steps, interleaved int
-	setHook(t, &testHookStep, func() {
+	t.Cleanup(fault.Set("store.backup.step", func(string) {
 		steps++
 		select {
 		case <-commits:
@@ -107,7 +108,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("writer made no progress for 10s")
 		}
-	})
+	}))
 
 	before := committed.Load()
 	dest := filepath.Join(dir, "backup.db")
@@ -123,16 +124,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	}
 	after := committed.Load()
 
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 
 	cp := openTest(t, dest, Options{NoMigrate: true})
 	n := int64(queryInt(t, cp, "SELECT count(*) FROM logs"))
@@ -203,16 +195,7 @@ func TestBackupOverwrites(t *testing.T) {
 	if err := db.Backup(ctx, dest); err != nil {
 		t.Fatal(err)
 	}
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 }
 
 // TestBackupFailureLeavesNothing checks that a backup that fails, at any
@@ -277,7 +260,7 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 			dest: func(t *testing.T, dir, _ string) string { return filepath.Join(dir, "b.db") },
 			hook: func(t *testing.T, cancel context.CancelFunc) {
 				setHook(t, &stepPages, 1)
-				setHook(t, &testHookStep, func() { cancel() })
+				t.Cleanup(fault.Set("store.backup.step", func(string) { cancel() }))
 			},
 			wantErr: context.Canceled.Error(),
 		},
@@ -285,7 +268,7 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 			name: "copy fails its integrity check",
 			dest: func(t *testing.T, dir, _ string) string { return filepath.Join(dir, "b.db") },
 			hook: func(t *testing.T, _ context.CancelFunc) {
-				setHook(t, &testHookCopied, func(tmp string) { corrupt(t, tmp) })
+				t.Cleanup(fault.Set("store.backup.copied", func(tmp string) { corrupt(t, tmp) }))
 			},
 			wantErr: "integrity check",
 		},
@@ -484,6 +467,22 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// checkBackup checks that the backup at dest is a sound database that only
+// its owner can read.
+func checkBackup(t testing.TB, dest string) {
+	t.Helper()
+	if err := IntegrityCheck(context.Background(), dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("backup mode = %v, want 0600", perm)
+	}
 }
 
 func readFile(t testing.TB, path string) []byte {
