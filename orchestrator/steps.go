@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/fault"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
