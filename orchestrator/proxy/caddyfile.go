@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // NewCaddyfile returns the driver for a Caddy run from the Caddyfile at
@@ -121,12 +123,12 @@ func (c *caddyfileDriver) read() ([]byte, error) {
 // and reloads caddy; when the reload fails, old is put back.
 func (c *caddyfileDriver) apply(ctx context.Context, old, next []byte) error {
 	path := resolve(c.path)
-	tmp, err := writeTemp(path, next)
+	staged, err := fsutil.Stage(path, next)
 	if err != nil {
 		return err
 	}
-	if out, err := run(ctx, c.bin, "validate", "--config", tmp, "--adapter", "caddyfile"); err != nil {
-		os.Remove(tmp)
+	if out, err := run(ctx, c.bin, "validate", "--config", staged.Path, "--adapter", "caddyfile"); err != nil {
+		staged.Discard()
 		if ctx.Err() != nil {
 			return fmt.Errorf("caddy validate: %w; %s is unchanged", ctx.Err(), c.path)
 		}
@@ -136,7 +138,7 @@ func (c *caddyfileDriver) apply(ctx context.Context, old, next []byte) error {
 		return fmt.Errorf("%w: caddy validate refused the new %s: %s; the file is unchanged and the previous config is still active",
 			ErrRejected, c.path, caddyError(out))
 	}
-	if err := replaceFile(tmp, path); err != nil {
+	if err := staged.Commit(); err != nil {
 		return err
 	}
 	args := []string{"reload", "--config", path, "--adapter", "caddyfile"}
