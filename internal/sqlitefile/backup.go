@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"modernc.org/sqlite"
+
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // stepPages is how many pages each backup step copies between checks of
@@ -96,7 +98,7 @@ func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) 
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		return err
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := syncFile(tmp); err != nil {
 		return err
 	}
 	if testHookCopied != nil {
@@ -110,9 +112,9 @@ func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) 
 	}
 	// Without syncing the directory the rename itself may not survive a
 	// crash, and a caller would trust a backup that is not there.
-	if err := syncPath(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		os.Remove(dest)
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return err
 	}
 	return nil
 }
@@ -194,8 +196,8 @@ func toRollbackJournal(ctx context.Context, path string) error {
 	return db.Close()
 }
 
-// syncPath fsyncs a file or directory.
-func syncPath(path string) error {
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
