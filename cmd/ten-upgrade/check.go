@@ -58,7 +58,7 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
 				}
 				opts.MaxSize = int64(n)
 			}
-			opts.Config, opts.DataDir = g.config, g.dataDir
+			opts.Config, opts.DataDir = g.Config, g.DataDir
 			opts.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()
 			if !asJSON {

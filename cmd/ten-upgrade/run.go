@@ -100,7 +100,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 				}
 			}
 			opts.MaxErrorRate = errRate / 100
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			opts.Check.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()
 			errOut := cmd.ErrOrStderr()
@@ -215,7 +215,7 @@ Refuses, with the reason, when there is nothing to roll back to.
 Exit status: 0 rolled back, 2 refused, 3 the rollback stopped (see status).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			opts.Logger = g.logger()
 			if !asJSON {
 				opts.Out = cmd.ErrOrStderr()
@@ -251,7 +251,7 @@ unfinished upgrade: where it stopped, each step's state, and the commands
 that finish it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			rep, err := orchestrator.Status(cmd.Context(), opts)
 			if err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
@@ -277,7 +277,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Long:  `List the recorded upgrades, newest first: from, to, strategy, duration, result and failed requests when known.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			rep, err := orchestrator.History(cmd.Context(), opts)
 			if err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
