@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,15 +28,9 @@ ten route.`,
   ten route api --from v1 --to v2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service := args[0]
-			if s, v, ok := strings.Cut(service, ":"); ok {
-				if version != "" && version != v {
-					return &cli.ExitError{Code: 2, Err: fmt.Errorf("version given twice: %q and --version %q", v, version)}
-				}
-				service, version = s, v
-			}
-			if version == "" {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
+			service, version, err := splitArg(args[0], version, "version", "version", "ten deploy %s --version VERSION")
+			if err != nil {
+				return err
 			}
 			if err := api.CheckWeight("--weight", int64(weight)); err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
@@ -78,7 +71,7 @@ instance in rotation. Both instances keep running.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from == "" || to == "" {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("route needs --from and --to")}
+				return usageError("route needs --from and --to")
 			}
 			c, err := g.apiClient()
 			if err != nil {
