@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -238,56 +239,47 @@ Exit status: 0 rolled back, 2 refused, 3 the rollback stopped (see status).`,
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var (
-		opts   orchestrator.StatusOptions
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var opts orchestrator.StatusOptions
+	cmd := readCmd(g, &cobra.Command{
 		Use:   "status",
 		Short: "Show the running server and any unfinished upgrade",
 		Long: `Show the running server (version, pid, address, capabilities), the
 strategy run would use, whether a ten-upgrade is working now, and any
 unfinished upgrade: where it stopped, each step's state, and the commands
 that finish it.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
-			rep, err := orchestrator.Status(cmd.Context(), opts)
-			if err != nil {
-				return &cli.ExitError{Code: 2, Err: err}
-			}
-			return writeReport(cmd, rep, asJSON, 0)
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state-dir", "", "journal, backups and logs (default: state_dir under [upgrade], else {data_dir}/upgrade)")
-	f.StringVar(&opts.Proxy, "proxy", "", "front proxy (default: proxy under [upgrade])")
-	f.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	}, &opts, orchestrator.Status, "journal, backups and logs (default: state_dir under [upgrade], else {data_dir}/upgrade)", "status")
+	cmd.Flags().StringVar(&opts.Proxy, "proxy", "", "front proxy (default: proxy under [upgrade])")
 	return cmd
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
-	var (
-		opts   orchestrator.StatusOptions
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var opts orchestrator.StatusOptions
+	cmd := readCmd(g, &cobra.Command{
 		Use:   "history",
 		Short: "List past upgrades",
 		Long:  `List the recorded upgrades, newest first: from, to, strategy, duration, result and failed requests when known.`,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
-			rep, err := orchestrator.History(cmd.Context(), opts)
-			if err != nil {
-				return &cli.ExitError{Code: 2, Err: err}
-			}
-			return writeReport(cmd, rep, asJSON, 0)
-		},
+	}, &opts, orchestrator.History, "journal location (default: state_dir under [upgrade], else {data_dir}/upgrade)", "history")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show only the most recent N upgrades")
+	return cmd
+}
+
+// readCmd completes cmd as a command that only reads the state directory
+// (status, history) and prints the report read returns, described as what
+// in --json's help. The caller adds its own flags to opts.
+func readCmd[R writer](g *globals, cmd *cobra.Command, opts *orchestrator.StatusOptions,
+	read func(context.Context, orchestrator.StatusOptions) (R, error), stateDirHelp, what string) *cobra.Command {
+	var asJSON bool
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
+		rep, err := read(cmd.Context(), *opts)
+		if err != nil {
+			return &cli.ExitError{Code: 2, Err: err}
+		}
+		return writeReport(cmd, rep, asJSON, 0)
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state-dir", "", "journal location (default: state_dir under [upgrade], else {data_dir}/upgrade)")
-	f.IntVar(&opts.Limit, "limit", 0, "show only the most recent N upgrades")
-	f.BoolVar(&asJSON, "json", false, "print the history as JSON")
+	f.StringVar(&opts.StateDir, "state-dir", "", stateDirHelp)
+	f.BoolVar(&asJSON, "json", false, "print the "+what+" as JSON")
 	return cmd
 }
