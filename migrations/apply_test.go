@@ -3,6 +3,7 @@ package migrations
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"maps"
 	"os"
@@ -283,13 +284,7 @@ func TestApplyNewerDatabase(t *testing.T) {
 			if st.Version != dbVersion || st.Floor != max(1, tc.wantFloor) {
 				t.Errorf("Inspect = %+v, want version %d floor %d", st, dbVersion, max(1, tc.wantFloor))
 			}
-			if !maps.Equal(before, schemaDump(t, db)) {
-				t.Error("old binary changed the schema")
-			}
-			db.Close()
-			if !bytes.Equal(rawBefore, readFile(t, path)) {
-				t.Error("old binary changed the database file")
-			}
+			checkUnchanged(t, db, path, before, rawBefore, "old binary")
 		})
 	}
 }
@@ -335,13 +330,7 @@ func TestApplyRefusesForeign(t *testing.T) {
 			if !st.Foreign() {
 				t.Errorf("Inspect = %+v, want Foreign()", st)
 			}
-			if !maps.Equal(before, schemaDump(t, db)) {
-				t.Error("foreign database schema changed")
-			}
-			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
-				t.Error("foreign database file changed")
-			}
+			checkUnchanged(t, db, path, before, raw, "foreign database")
 		})
 	}
 }
@@ -492,6 +481,19 @@ func TestApplyRejectsInvalidSet(t *testing.T) {
 	}
 	if st, err := Inspect(context.Background(), db); err != nil || !st.Fresh {
 		t.Errorf("invalid set touched the database: %+v, %v", st, err)
+	}
+}
+
+// checkUnchanged closes db and fails, naming what, unless
+// its schema and its file's bytes are still schema and raw.
+func checkUnchanged(t *testing.T, db *sql.DB, path string, schema map[string]string, raw []byte, what string) {
+	t.Helper()
+	if !maps.Equal(schema, schemaDump(t, db)) {
+		t.Error(what + ": the schema changed")
+	}
+	db.Close()
+	if !bytes.Equal(raw, readFile(t, path)) {
+		t.Error(what + ": the database file changed")
 	}
 }
 
