@@ -18,20 +18,23 @@ import (
 	"github.com/tenement/ten/orchestrator/release"
 )
 
-// candidateFlags are the flags that name the candidate, shared with check.
-func candidateFlags(cmd *cobra.Command, opts *orchestrator.CheckOptions) {
+// candidateFlags are the flags that name the candidate, shared by run and
+// check; verb says what is done with the release (--to's help).
+func candidateFlags(cmd *cobra.Command, opts *orchestrator.CheckOptions, verb string) {
 	f := cmd.Flags()
 	f.StringVar(&opts.Binary, "binary", "", "candidate from a local file: a ten binary or a release archive (trusted, SHA-256 recorded)")
 	f.StringVar(&opts.Repo, "repo", "", "GitHub repository owner/name of the releases (default: repo under [upgrade])")
-	f.StringVar(&opts.To, "to", release.Latest, "release to install: a version (v1.2.3) or latest")
+	f.StringVar(&opts.To, "to", release.Latest, "release to "+verb+": a version (v1.2.3) or latest")
 	f.BoolVar(&opts.Pre, "pre", false, "let latest pick pre-releases")
-	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise")
+	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise (e.g. https://github.example.com/api/v3)")
 	f.StringVar(&opts.PublicKey, "public-key", "", "pinned minisign public key (RW...) or key file (default: public_key under [upgrade])")
 	f.StringVar(&opts.Installed, "installed", "", "installed ten binary (default: binary_path under [upgrade], else the running server's executable, else ten on PATH)")
 	f.BoolVar(&opts.AllowMajor, "allow-major", false, "allow a new major version (and API major)")
 	f.BoolVar(&opts.Strict, "strict", false, "refuse on config warnings, such as deprecated keys")
-	cmd.MarkFlagsMutuallyExclusive("binary", "repo")
-	cmd.MarkFlagsMutuallyExclusive("binary", "public-key")
+	// A local binary is trusted as it is: no release to find or verify.
+	for _, name := range []string{"repo", "public-key"} {
+		cmd.MarkFlagsMutuallyExclusive("binary", name)
+	}
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -120,7 +123,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 			return report(cmd, rep, asJSON)
 		},
 	}
-	candidateFlags(cmd, &opts.Check)
+	candidateFlags(cmd, &opts.Check, "install")
 	f := cmd.Flags()
 	f.StringVar(&opts.Strategy, "strategy", "", "auto, handoff, proxy or restart (default: strategy under [upgrade], else auto)")
 	f.StringVar(&opts.Proxy.Driver, "proxy", "", "front proxy for the proxy strategy: caddy, nginx or none (default: proxy under [upgrade])")
