@@ -68,15 +68,7 @@ func (s *keyScanner) document() {
 			}
 			s.skipLine()
 		default:
-			if key, ok := s.key(); ok {
-				s.skipSpace()
-				if s.at('=') {
-					s.i++
-					full := join(table, key)
-					s.define(full)
-					s.value(full)
-				}
-			}
+			s.keyValue(table)
 			s.skipLine()
 		}
 	}
@@ -158,19 +150,25 @@ func (s *keyScanner) value(path []string) {
 	case '[':
 		s.items(']', func() { s.value(path) }) // inline tables in an array share the array's path
 	case '{':
-		s.items('}', func() {
-			if key, ok := s.key(); ok {
-				s.skipSpace()
-				if s.at('=') {
-					s.i++
-					full := join(path, key)
-					s.define(full)
-					s.value(full)
-				}
-			}
-		})
+		s.items('}', func() { s.keyValue(path) })
 	default:
 		s.scalar()
+	}
+}
+
+// keyValue scans "key = value", defining the key, and any keys inside
+// its value, under table.
+func (s *keyScanner) keyValue(table []string) {
+	key, ok := s.key()
+	if !ok {
+		return
+	}
+	s.skipSpace()
+	if s.at('=') {
+		s.i++
+		full := join(table, key)
+		s.define(full)
+		s.value(full)
 	}
 }
 
