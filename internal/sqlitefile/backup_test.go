@@ -55,6 +55,22 @@ func openTest(t testing.TB, path string, opt options) *testDB {
 	return &testDB{DB: db, Path: path}
 }
 
+// checkBackup fails unless the backup at dest passes the integrity check
+// and only its owner may read it.
+func checkBackup(t *testing.T, dest string) {
+	t.Helper()
+	if err := IntegrityCheck(context.Background(), dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("backup mode = %v, want 0600", perm)
+	}
+}
+
 func queryInt(t testing.TB, db *testDB, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -172,16 +188,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	}
 	after := committed.Load()
 
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 
 	cp := openTest(t, dest, options{NoMigrate: true})
 	n := int64(queryInt(t, cp, "SELECT count(*) FROM logs"))
@@ -498,16 +505,7 @@ func TestBackupOverwrites(t *testing.T) {
 	if err := db.Backup(ctx, dest); err != nil {
 		t.Fatal(err)
 	}
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, dest)
 }
 
 // BenchmarkBackup measures a backup of a database with 10k log rows.
