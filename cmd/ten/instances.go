@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -46,20 +45,19 @@ func splitArg(arg, flagValue, flag, what, usage string) (service, value string, 
 	return service, value, nil
 }
 
-// onInstance is the RunE of a command acting on one SERVICE:ID through the
-// API: it checks the argument and connects before calling act.
-func onInstance(g *globals, act func(ctx context.Context, c *client.Client, name string, out io.Writer) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		name, err := instanceArg(args[0])
-		if err != nil {
-			return err
-		}
-		c, err := g.apiClient()
-		if err != nil {
-			return err
-		}
-		return act(cmd.Context(), c, name, cmd.OutOrStdout())
+// callAPI connects to the server, makes one call and prints what it
+// reports.
+func callAPI(cmd *cobra.Command, g *globals, call func(ctx context.Context, c *client.Client) (string, error)) error {
+	c, err := g.apiClient()
+	if err != nil {
+		return err
 	}
+	report, err := call(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(cmd.OutOrStdout(), report)
+	return nil
 }
 
 // instanceCmd is `ten VERB SERVICE:ID`: one API call on one instance, whose
@@ -70,14 +68,13 @@ func instanceCmd(g *globals, verb, short string, call func(ctx context.Context, 
 		Short:   short,
 		Example: "  ten " + verb + " api:prod",
 		Args:    cobra.ExactArgs(1),
-		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
-			report, err := call(ctx, c, name)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := instanceArg(args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(out, report)
-			return nil
-		}),
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) { return call(ctx, c, name) })
+		},
 	}
 }
 
@@ -99,16 +96,10 @@ func newSpawnCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.Spawn(cmd.Context(), service, id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), started("Spawned", res))
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				res, err := c.Spawn(ctx, service, id)
+				return started("Spawned", res), err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&id, "id", "i", "", "instance id")
@@ -177,16 +168,10 @@ proportion to their weights; weight 0 takes an instance out of rotation
 			if err != nil || w < 0 || w > 100 {
 				return usageError("invalid weight %q: must be an integer between 0 and 100", args[1])
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.SetWeight(cmd.Context(), name, w)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Set %s weight to %d\n", res.Instance, res.Weight)
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				res, err := c.SetWeight(ctx, name, w)
+				return fmt.Sprintf("Set %s weight to %d\n", res.Instance, res.Weight), err
+			})
 		},
 	}
 }
