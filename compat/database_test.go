@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tenement/ten/internal/sqlitefile"
+	"github.com/tenement/ten/internal/testfs"
 )
 
 // openDB opens the SQLite file at path with the given URI parameters,
@@ -43,24 +44,11 @@ func newDB(t *testing.T, path string) {
 	}
 }
 
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestSnapshotQuiescent(t *testing.T) {
 	prod := t.TempDir()
 	src := filepath.Join(prod, "tenement.db")
 	newDB(t, src)
-	before := dirNames(t, prod)
+	before := testfs.Names(t, prod)
 	data, _ := os.ReadFile(src)
 
 	dest := filepath.Join(t.TempDir(), "copy.db")
@@ -71,7 +59,7 @@ func TestSnapshotQuiescent(t *testing.T) {
 	if how != "file copy" {
 		t.Errorf("how = %q, want a file copy", how)
 	}
-	if after := dirNames(t, prod); !slices.Equal(before, after) {
+	if after := testfs.Names(t, prod); !slices.Equal(before, after) {
 		t.Errorf("files next to the database: %v -> %v", before, after)
 	}
 	if now, _ := os.ReadFile(src); string(now) != string(data) {

@@ -6,11 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tenement/ten/internal/testfs"
 )
 
 func TestApplyFresh(t *testing.T) {
@@ -254,7 +255,7 @@ func TestApplyNewerDatabase(t *testing.T) {
 			dbVersion := len(newer)
 			before := schemaDump(t, db)
 			db.Close()
-			rawBefore := readFile(t, path)
+			rawBefore := testfs.Read(t, path)
 
 			db = openDB(t, path, "WAL")
 			for _, dryRun := range []bool{true, false} {
@@ -315,7 +316,7 @@ func TestApplyRefusesForeign(t *testing.T) {
 			exec(t, db, tc.setup...)
 			before := schemaDump(t, db)
 			db.Close()
-			raw := readFile(t, path)
+			raw := testfs.Read(t, path)
 
 			db = openDB(t, path, "WAL")
 			for _, dryRun := range []bool{true, false} {
@@ -372,7 +373,7 @@ func TestApplyDryRun(t *testing.T) {
 			ctx := context.Background()
 			path := t.TempDir() + "/tenement.db"
 			setupAndClose(t, path, tc.setup)
-			raw := readFile(t, path)
+			raw := testfs.Read(t, path)
 
 			db := openReadOnly(t, path)
 			res, err := Apply(ctx, db, release, true)
@@ -384,7 +385,7 @@ func TestApplyDryRun(t *testing.T) {
 				t.Errorf("dry run = %+v, want from %d to %d stamped %v applying %v", res, tc.wantFrom, wantTo, tc.wantStamped, files(tc.wantApplied))
 			}
 			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
+			if !bytes.Equal(raw, testfs.Read(t, path)) {
 				t.Error("dry run changed the database file")
 			}
 
@@ -395,7 +396,7 @@ func TestApplyDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
+			if !bytes.Equal(raw, testfs.Read(t, path)) {
 				t.Error("dry run on a writable handle changed the database file")
 			}
 		})
@@ -492,16 +493,7 @@ func checkUnchanged(t *testing.T, db *sql.DB, path string, schema map[string]str
 		t.Error(what + ": the schema changed")
 	}
 	db.Close()
-	if !bytes.Equal(raw, readFile(t, path)) {
+	if !bytes.Equal(raw, testfs.Read(t, path)) {
 		t.Error(what + ": the database file changed")
 	}
-}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

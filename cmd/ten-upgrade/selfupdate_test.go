@@ -18,6 +18,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/orchestrator/release"
 	rt "github.com/tenement/ten/orchestrator/release/releasetest"
@@ -329,19 +330,15 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 // once made, as lock files must.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, e := range entries {
-		if e.Name() == ".ten-upgrade.lock" {
-			if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); len(b) != 0 {
+	for _, name := range testfs.Names(t, dir) {
+		if name == ".ten-upgrade.lock" {
+			if b := testfs.Read(t, filepath.Join(dir, name)); len(b) != 0 {
 				t.Errorf("the lock file still names a holder: %q", b)
 			}
 			continue
 		}
-		names = append(names, e.Name())
+		names = append(names, name)
 	}
 	return names
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/migrations"
 )
 
@@ -301,10 +302,10 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 				tc.hook(t, cancel)
 			}
 			destDir := filepath.Dir(dest)
-			before := dirNames(t, destDir)
+			before := testfs.Names(t, destDir)
 			var destBefore []byte
 			if fi, err := os.Stat(dest); err == nil && !fi.IsDir() {
-				destBefore = readFile(t, dest)
+				destBefore = testfs.Read(t, dest)
 			}
 
 			err := db.Backup(ctx, dest)
@@ -314,10 +315,10 @@ func TestBackupFailureLeavesNothing(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "backup "+src) {
 				t.Errorf("error %q does not name the source", err)
 			}
-			if after := dirNames(t, destDir); !slices.Equal(before, after) {
+			if after := testfs.Names(t, destDir); !slices.Equal(before, after) {
 				t.Errorf("destination directory changed: before %v, after %v", before, after)
 			}
-			if destBefore != nil && !bytes.Equal(destBefore, readFile(t, dest)) {
+			if destBefore != nil && !bytes.Equal(destBefore, testfs.Read(t, dest)) {
 				t.Error("destination file changed")
 			}
 			// The source is untouched and still usable.
@@ -357,7 +358,7 @@ func TestBackupFile(t *testing.T) {
 				}
 			}
 			db.Close()
-			raw := readFile(t, src)
+			raw := testfs.Read(t, src)
 			fi, err := os.Stat(src)
 			if err != nil {
 				t.Fatal(err)
@@ -367,7 +368,7 @@ func TestBackupFile(t *testing.T) {
 			if err := BackupFile(ctx, src, dest); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(raw, readFile(t, src)) {
+			if !bytes.Equal(raw, testfs.Read(t, src)) {
 				t.Error("BackupFile changed the source file")
 			}
 			if fi2, err := os.Stat(src); err != nil || !fi2.ModTime().Equal(fi.ModTime()) {
@@ -389,7 +390,7 @@ func TestBackupFile(t *testing.T) {
 		if err := BackupFile(ctx, filepath.Join(dir, "nope.db"), dest); err == nil {
 			t.Fatal("BackupFile succeeded")
 		}
-		if names := dirNames(t, dir); len(names) != 0 {
+		if names := testfs.Names(t, dir); len(names) != 0 {
 			t.Errorf("BackupFile left %v", names)
 		}
 	})
@@ -467,30 +468,6 @@ func corrupt(t *testing.T, path string) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// dirNames lists dir, or returns nil if it cannot be read (missing, or
-// not a directory), which is what the failure cases compare against.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestBackupOverwrites(t *testing.T) {
