@@ -44,6 +44,11 @@ func SaveToken(dataDir, token string) (string, error) {
 	}
 	p := TokenPath(dataDir)
 	if err := fsutil.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+		// A NotWritableError's advice is about ten-upgrade's installation;
+		// for the token, the failed operation itself says enough.
+		if nw, ok := errors.AsType[*fsutil.NotWritableError](err); ok {
+			err = nw.Err
+		}
 		return "", fmt.Errorf("save API token: %w", err)
 	}
 	return p, nil
