@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenement/ten/internal/loadgen"
 	"github.com/tenement/ten/internal/procmark"
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/store"
@@ -488,10 +489,10 @@ func (s *site) weightRows() int64 {
 	s.t.Helper()
 	ctx := context.Background()
 	cp := filepath.Join(s.t.TempDir(), "copy.db")
-	if err := store.BackupFile(ctx, filepath.Join(s.dataDir, store.FileName), cp); err != nil {
+	if err := sqlitefile.BackupFile(ctx, filepath.Join(s.dataDir, store.FileName), cp); err != nil {
 		s.t.Fatalf("copy the database: %v", err)
 	}
-	if err := store.IntegrityCheck(ctx, cp); err != nil {
+	if err := sqlitefile.IntegrityCheck(ctx, cp); err != nil {
 		s.t.Fatalf("database integrity: %v", err)
 	}
 	db, err := store.Open(ctx, cp, store.Options{ReadOnly: true})

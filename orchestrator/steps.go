@@ -16,8 +16,9 @@ import (
 
 	"github.com/tenement/ten/internal/fault"
 	"github.com/tenement/ten/internal/proc"
+	"github.com/tenement/ten/internal/fsutil"
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/migrations"
-	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
@@ -230,7 +231,7 @@ func (u *upgrade) doBackupDB(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	dest := filepath.Join(u.backupsDir(), fmt.Sprintf("tenement-%s-u%d.db", time.Now().UTC().Format("20060102T150405Z"), u.id))
-	if err := store.BackupFile(ctx, u.p.DB, dest); err != nil {
+	if err := sqlitefile.BackupFile(ctx, u.p.DB, dest); err != nil {
 		return nil, fmt.Errorf("back up the database: %w", err)
 	}
 	fi, err := os.Stat(dest)
@@ -315,7 +316,7 @@ func (u *upgrade) restoreDBIfNeeded(ctx context.Context) (bool, error) {
 // removed (they belong to the replaced file), then the copy is renamed into
 // place and the directory fsynced.
 func restoreDatabase(ctx context.Context, backup, db string) error {
-	if err := store.IntegrityCheck(ctx, backup); err != nil {
+	if err := sqlitefile.IntegrityCheck(ctx, backup); err != nil {
 		return fmt.Errorf("backup %s: %w", backup, err)
 	}
 	tmp := db + ".restoring"

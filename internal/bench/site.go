@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/internal/procmark"
-	"github.com/tenement/ten/orchestrator/fsutil"
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -303,10 +304,10 @@ func (s *site) close() {
 func (s *site) integrity(ctx context.Context) error {
 	cp := filepath.Join(s.dir, "integrity-copy.db")
 	defer os.Remove(cp)
-	if err := store.BackupFile(ctx, filepath.Join(s.dataDir, store.FileName), cp); err != nil {
+	if err := sqlitefile.BackupFile(ctx, filepath.Join(s.dataDir, store.FileName), cp); err != nil {
 		return fmt.Errorf("copy the database: %w", err)
 	}
-	return store.IntegrityCheck(ctx, cp)
+	return sqlitefile.IntegrityCheck(ctx, cp)
 }
 
 // freePort is a port nothing listens on, for a server or proxy to take

@@ -366,23 +366,22 @@ func setCaddyUpstreams(h map[string]any, ups []string, s settings) {
 		return
 	}
 	if lb != nil {
-		delete(lb, "selection_policy")
-		delete(lb, "try_duration")
-		delete(lb, "try_interval")
-		if len(lb) == 0 {
-			delete(h, "load_balancing")
-		}
+		dropKeys(h, "load_balancing", lb, "selection_policy", "try_duration", "try_interval")
 	}
 	if active != nil {
-		delete(active, "uri")
-		delete(active, "interval")
-		delete(active, "timeout")
-		if len(active) == 0 {
-			delete(hc, "active")
-		}
-		if len(hc) == 0 {
-			delete(h, "health_checks")
-		}
+		dropKeys(hc, "active", active, "uri", "interval", "timeout")
+		dropKeys(h, "health_checks", hc)
+	}
+}
+
+// dropKeys deletes keys from m, and then m, found in parent under name,
+// once it is empty, so that what the driver set leaves no trace.
+func dropKeys(parent map[string]any, name string, m map[string]any, keys ...string) {
+	for _, k := range keys {
+		delete(m, k)
+	}
+	if len(m) == 0 {
+		delete(parent, name)
 	}
 }
 

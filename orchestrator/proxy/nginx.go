@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	procfs "github.com/tenement/ten/internal/proc" // "proc" names the tests' proxy processes
@@ -37,28 +36,24 @@ func NewNginx(includePath string, opts ...Option) Driver {
 }
 
 func newNginx(include string, s settings) *nginxDriver {
-	return &nginxDriver{path: include, s: s, bin: findBinary(s.binary, "nginx")}
+	n := &nginxDriver{configFile{path: include, s: s, bin: findBinary(s.binary, "nginx"),
+		what: "nginx include", proxy: "nginx", logKey: "include", restored: "restored the previous upstreams"}}
+	n.format = n
+	return n
 }
 
-type nginxDriver struct {
-	path string
-	bin  string
-	s    settings
-	mu   sync.Mutex
-}
+type nginxDriver struct{ configFile }
 
 func (n *nginxDriver) Name() string { return NameNginx }
 
-func (n *nginxDriver) Current(ctx context.Context) ([]string, []byte, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	data, err := n.read()
-	if err != nil {
-		return nil, nil, err
-	}
+func (n *nginxDriver) check(ups []string) error { return checkUpstreams(ups) }
+
+// upstreams lists the include's servers, primaries before backups;
+// servers marked down are left out.
+func (n *nginxDriver) upstreams(data []byte) ([]string, error) {
 	b, err := parseUpstream(splitLines(string(data)), n.s.upstreamName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nginx include %s: %w", n.path, err)
+		return nil, err
 	}
 	var primary, backup []string
 	for _, sv := range b.servers {
@@ -70,49 +65,11 @@ func (n *nginxDriver) Current(ctx context.Context) ([]string, []byte, error) {
 			primary = append(primary, sv.addr)
 		}
 	}
-	return append(primary, backup...), data, nil
+	return append(primary, backup...), nil
 }
 
-func (n *nginxDriver) Switch(ctx context.Context, ups []string) error {
-	if err := checkUpstreams(ups); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	old, err := n.read()
-	if err != nil {
-		return err
-	}
-	next, err := rewriteUpstream(string(old), n.s.upstreamName, ups)
-	if err != nil {
-		return fmt.Errorf("nginx include %s: %w", n.path, err)
-	}
-	data := []byte(next)
-	if n.s.render != nil {
-		data = n.s.render(data)
-	}
-	if err := n.apply(ctx, old, data); err != nil {
-		return err
-	}
-	n.s.logger.Info("nginx: switched upstreams", "include", n.path, "upstreams", ups)
-	return nil
-}
-
-func (n *nginxDriver) Restore(ctx context.Context, snapshot []byte) error {
-	if len(snapshot) == 0 {
-		return fmt.Errorf("nginx include %s: the snapshot to restore is empty; pass the snapshot Current returned", n.path)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	old, err := n.read()
-	if err != nil {
-		return err
-	}
-	if err := n.apply(ctx, old, snapshot); err != nil {
-		return err
-	}
-	n.s.logger.Info("nginx: restored the previous upstreams", "include", n.path)
-	return nil
+func (n *nginxDriver) rewrite(old string, ups []string) (string, error) {
+	return rewriteUpstream(old, n.s.upstreamName, ups)
 }
 
 func (n *nginxDriver) read() ([]byte, error) {
