@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/fault"
-	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/fsutil"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/orchestrator/journal"
