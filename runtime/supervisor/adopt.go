@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"errors"
+
+	"github.com/tenement/ten/runtime/logs"
 )
 
 // recover rebuilds the instance table from the database when the server
@@ -172,4 +174,20 @@ func (s *Supervisor) checkLiveness() {
 		p.markExited()
 		s.onExit(in, p)
 	}
+}
+
+// finishAdoption does what follows the adoption of one instance outside
+// s.mu: index its logs, record it as ours, say so.
+func (s *Supervisor) finishAdoption(ctx context.Context, a adoption) error {
+	in := a.in
+	if a.adopted {
+		s.indexer.WatchFiles(in.service, in.id, logs.FilesFromPath(a.logPath))
+		s.log.Info("adopted instance", "instance", in.key.String(), "pid", a.pid, "port", a.port, "previous_owner", a.prevOwner)
+		s.emit(EventAdopted, in, nil)
+	}
+	if a.reused && pidAlive(a.pid) {
+		s.log.Warn("recorded pid belongs to another process now; not touching it",
+			"instance", in.key.String(), "pid", a.pid)
+	}
+	return s.persist(ctx, in)
 }
