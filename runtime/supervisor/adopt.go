@@ -23,11 +23,10 @@ import (
 // service's configuration there is nothing safe to do with them. A
 // follower that takes the lease over does the same (see promote).
 func (s *Supervisor) recover(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
+	rows, checks, err := s.loadChecked(ctx, true)
 	if err != nil {
 		return err
 	}
-	checks := s.checkRows(rows, true)
 	s.mu.Lock()
 	adopted := s.adoptRowsLocked(rows, checks, false)
 	s.mu.Unlock()

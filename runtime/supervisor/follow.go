@@ -19,12 +19,11 @@ const (
 // their owner, starts the supervision loops and spawns the [instances]
 // that are not up.
 func (s *Supervisor) promote(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
+	rows, checks, err := s.loadChecked(ctx, true)
 	if err != nil {
 		// The lease names us: the next tick renews it and tries again.
 		return err
 	}
-	checks := s.checkRows(rows, true)
 	s.mu.Lock()
 	if s.closed || s.role != roleFollower {
 		s.mu.Unlock()
@@ -113,9 +112,14 @@ func (s *Supervisor) handedToMe(ctx context.Context) bool {
 // procCheck is whether a row's process is alive, looked up outside s.mu.
 type procCheck map[key]bool
 
-// checkRows verifies the processes of rows by pid and start time. all=false
-// skips rows whose process the follower's view already knows, alive.
-func (s *Supervisor) checkRows(rows []row, all bool) procCheck {
+// loadChecked reads instance_state and verifies the rows' processes by pid
+// and start time. all=false skips rows whose process the follower's view
+// already knows, alive.
+func (s *Supervisor) loadChecked(ctx context.Context, all bool) ([]row, procCheck, error) {
+	rows, err := s.loadRows(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	known := map[key]bool{}
 	if !all {
 		s.mu.Lock()
@@ -138,7 +142,7 @@ func (s *Supervisor) checkRows(rows []row, all bool) procCheck {
 		}
 		out[r.key] = SameProcess(r.pid, r.startTime)
 	}
-	return out
+	return rows, out, nil
 }
 
 // refreshView makes a follower's instances what instance_state says,
@@ -146,11 +150,10 @@ func (s *Supervisor) checkRows(rows []row, all bool) procCheck {
 // says it is running or unhealthy and it is alive with the recorded start
 // time. Nothing is written.
 func (s *Supervisor) refreshView(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
+	rows, checks, err := s.loadChecked(ctx, false)
 	if err != nil {
 		return err
 	}
-	checks := s.checkRows(rows, false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.role != roleFollower || s.closed {

@@ -86,10 +86,16 @@ func (s *Supervisor) mayChangeLocked(k key) error {
 	if s.closed {
 		return ErrShutdown
 	}
-	if !s.actingLocked() {
-		return fmt.Errorf("%s: %w", k, s.notSupervisorErrLocked())
+	return s.notActingLocked(k)
+}
+
+// notActingLocked is nil while this server may change k, else says where
+// to send the change instead. Caller holds s.mu.
+func (s *Supervisor) notActingLocked(k key) error {
+	if s.actingLocked() {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s: %w", k, s.notSupervisorErrLocked())
 }
 
 // notSupervisorErrLocked says where mutations must go. Caller holds s.mu.
