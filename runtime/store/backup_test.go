@@ -123,16 +123,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	}
 	after := committed.Load()
 
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, ctx, dest)
 
 	cp := openTest(t, dest, Options{NoMigrate: true})
 	n := int64(queryInt(t, cp, "SELECT count(*) FROM logs"))
@@ -155,6 +146,22 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 		t.Errorf("backup FTS index: %v", err)
 	}
 	t.Logf("backup: %d steps, %d rows committed before, %d in copy, %d when done", steps, before, n, after)
+}
+
+// checkBackup checks that dest is a sound database that only its owner
+// may read: a backup holds the tenants' data.
+func checkBackup(t *testing.T, ctx context.Context, dest string) {
+	t.Helper()
+	if err := IntegrityCheck(ctx, dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("backup mode = %v, want 0600", perm)
+	}
 }
 
 // TestBackupIsSelfContained checks the copy is a single rollback-journal
@@ -203,16 +210,7 @@ func TestBackupOverwrites(t *testing.T) {
 	if err := db.Backup(ctx, dest); err != nil {
 		t.Fatal(err)
 	}
-	if err := IntegrityCheck(ctx, dest); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(dest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := fi.Mode().Perm(); perm != 0o600 {
-		t.Errorf("backup mode = %v, want 0600", perm)
-	}
+	checkBackup(t, ctx, dest)
 }
 
 // TestBackupFailureLeavesNothing checks that a backup that fails, at any
