@@ -14,9 +14,8 @@ import (
 // A tenant crashes while two servers run: only the supervisor restarts
 // it, once; the follower then routes to the new process.
 func TestFollowerLeavesCrashToSupervisor(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	a := leaseEnv(t, dir, "a", webService(bin)).start()
+	w := newWebServers(t)
+	a := w.server("a").start()
 	if !a.s.IsSupervisor() {
 		t.Fatal("first server does not supervise")
 	}
@@ -25,7 +24,7 @@ func TestFollowerLeavesCrashToSupervisor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := leaseEnv(t, dir, "b", webService(bin)).start()
+	b := w.server("b").start()
 	if b.s.IsSupervisor() || isClosed(b.s.Supervising()) {
 		t.Fatal("second server supervises too")
 	}
@@ -88,16 +87,10 @@ func TestFollowerLeavesCrashToSupervisor(t *testing.T) {
 // an instance it has never seen, already passed on once, waits for the
 // supervisor to record it.
 func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	svc := webService(bin, func(s *config.Service) { s.Env["TESTAPP_STARTUP_DELAY"] = "300ms" })
-	a := leaseEnv(t, dir, "a", svc).start()
+	w := newWebServers(t, func(s *config.Service) { s.Env["TESTAPP_STARTUP_DELAY"] = "300ms" })
+	a, in := w.supervisorWithX()
 	ctx := context.Background()
-	in, err := a.s.Spawn(ctx, "web", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := leaseEnv(t, dir, "b", svc).start()
+	b := w.server("b").start()
 
 	get(t, in.Addr, "/crash")
 	// The follower notices by itself (liveness poll or the supervisor's
@@ -137,24 +130,8 @@ func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
 	// An instance the follower has not seen yet, for a request that must
 	// not be passed on again (TestFollowerSendsWakesToSupervisor has the
 	// other case): it waits until the supervisor has it running.
-	type result struct {
-		addr string
-		err  error
-	}
-	got := make(chan result, 1)
-	go func() {
-		addr, release, err := b.s.Acquire(WaitForSupervisor(ctx), "web", "late")
-		if err == nil {
-			release()
-		}
-		got <- result{addr, err}
-	}()
-	quietFor(t, b.s, 2)
-	select {
-	case r := <-got:
-		t.Fatalf("follower Acquire of an unknown instance returned at once: %+v", r)
-	default:
-	}
+	got := acquireAsync(WaitForSupervisor(ctx), b.s, "web", "late")
+	stillWaiting(t, b.s, 2, got, "follower Acquire of an unknown instance returned at once")
 	late, err := a.s.Spawn(ctx, "web", "late")
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +152,10 @@ func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
 // Mutations on a follower are refused with ErrNotSupervisor naming the
 // supervisor; its Shutdown(ctx, true) stops nothing.
 func TestFollowerRefusesMutations(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	a := leaseEnv(t, dir, "a", webService(bin)).start()
+	w := newWebServers(t)
+	a, in := w.supervisorWithX()
 	ctx := context.Background()
-	in, err := a.s.Spawn(ctx, "web", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := leaseEnv(t, dir, "b", webService(bin)).start()
+	b := w.server("b").start()
 	check := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, ErrNotSupervisor) || !strings.Contains(err.Error(), serverAddr("a")) ||
@@ -191,7 +163,7 @@ func TestFollowerRefusesMutations(t *testing.T) {
 			t.Errorf("%s on a follower: %v", what, err)
 		}
 	}
-	_, err = b.s.Spawn(ctx, "web", "y")
+	_, err := b.s.Spawn(ctx, "web", "y")
 	check("Spawn", err)
 	_, err = b.s.Restart(ctx, "web", "x")
 	check("Restart", err)
@@ -242,34 +214,17 @@ func recordIdle(t *testing.T, db *sql.DB, service, id string) {
 // (WaitForSupervisor: it already was) waits; when the follower becomes
 // the supervisor, it wakes it, once.
 func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	a := leaseEnv(t, dir, "a", webService(bin))
+	w := newWebServers(t)
+	a := w.server("a")
 	recordIdle(t, a.db, "web", "x")
 	a.start()
-	b := leaseEnv(t, dir, "b", webService(bin)).start()
+	b := w.server("b").start()
 	if cur, _ := b.s.Get("web", "x"); cur.State != StateIdle {
 		t.Fatalf("follower's view of web:x %+v", cur)
 	}
-	type result struct {
-		addr string
-		err  error
-	}
-	got := make(chan result, 1)
 	ctx := context.Background()
-	go func() {
-		addr, release, err := b.s.Acquire(WaitForSupervisor(ctx), "web", "x")
-		if err == nil {
-			release()
-		}
-		got <- result{addr, err}
-	}()
-	quietFor(t, b.s, 3)
-	select {
-	case r := <-got:
-		t.Fatalf("follower woke an idle instance itself: %+v", r)
-	default:
-	}
+	got := acquireAsync(WaitForSupervisor(ctx), b.s, "web", "x")
+	stillWaiting(t, b.s, 3, got, "follower woke an idle instance itself")
 	if _, err := a.s.HandOver(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -297,16 +252,15 @@ func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 // starts instances when it gets requests; one for a running instance is
 // served by the follower itself.
 func TestFollowerSendsWakesToSupervisor(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	a := leaseEnv(t, dir, "a", webService(bin))
+	w := newWebServers(t)
+	a := w.server("a")
 	recordIdle(t, a.db, "web", "x")
 	a.start()
 	ctx := context.Background()
 	if _, err := a.s.Spawn(ctx, "web", "r"); err != nil {
 		t.Fatal(err)
 	}
-	b := leaseEnv(t, dir, "b", webService(bin)).start()
+	b := w.server("b").start()
 	waitFor(t, 10*time.Second, "the follower to see web:r running", func() bool {
 		in, _ := b.s.Get("web", "r")
 		return in.State == StateRunning
@@ -328,5 +282,37 @@ func TestFollowerSendsWakesToSupervisor(t *testing.T) {
 	}
 	if n := b.events.count(EventSpawned, ""); n != 0 {
 		t.Errorf("the follower spawned %d times", n)
+	}
+}
+
+// acquired is what an Acquire run in the background returned.
+type acquired struct {
+	addr string
+	err  error
+}
+
+// acquireAsync runs a request that is to wait (its instance released at
+// once when it gets one) in the background.
+func acquireAsync(ctx context.Context, s *Supervisor, service, id string) <-chan acquired {
+	got := make(chan acquired, 1)
+	go func() {
+		addr, release, err := s.Acquire(ctx, service, id)
+		if err == nil {
+			release()
+		}
+		got <- acquired{addr, err}
+	}()
+	return got
+}
+
+// stillWaiting fails with what if the request has returned after s has
+// polled n more times.
+func stillWaiting(t *testing.T, s *Supervisor, n int64, got <-chan acquired, what string) {
+	t.Helper()
+	quietFor(t, s, n)
+	select {
+	case r := <-got:
+		t.Fatalf("%s: %+v", what, r)
+	default:
 	}
 }

@@ -15,14 +15,9 @@ import (
 // Alone, HandOver finds no successor and changes nothing; dead
 // registrations are neither candidates nor kept.
 func TestHandOverWithoutSuccessor(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	a := leaseEnv(t, dir, "a", webService(bin)).start()
+	w := newWebServers(t)
+	a, in := w.supervisorWithX()
 	ctx := context.Background()
-	in, err := a.s.Spawn(ctx, "web", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A server that died without unregistering.
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
@@ -59,20 +54,18 @@ func TestHandOverWithoutSuccessor(t *testing.T) {
 // HandOver gives the lease to the follower, which supervises from then on
 // without restarting anything; the old supervisor follows.
 func TestHandOver(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	svc := func(cfg *config.Config, o *Options) {
-		cfg.Services["web"] = appService(bin)
+	w := newWebServers(t)
+	configured := func(cfg *config.Config, _ *Options) {
 		cfg.Instances["web"] = []string{"x"} // configured: must be adopted, not spawned again
 	}
-	a := leaseEnv(t, dir, "a", svc).start()
+	a := w.server("a", configured).start()
 	ctx := context.Background()
 	x, _ := a.s.Get("web", "x")
 	y, err := a.s.Spawn(ctx, "web", "y")
 	if err != nil || x.PID == 0 {
 		t.Fatalf("x %+v; y %v", x, err)
 	}
-	b := leaseEnv(t, dir, "b", svc).start()
+	b := w.server("b", configured).start()
 	if b.s.IsSupervisor() {
 		t.Fatal("b supervises")
 	}

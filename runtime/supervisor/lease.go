@@ -89,6 +89,17 @@ func (s *Supervisor) mayChangeLocked(k key) error {
 	return s.notActingLocked(k)
 }
 
+// lockForChange takes s.mu to change k, unless (error, s.mu not held)
+// this server may not change it now.
+func (s *Supervisor) lockForChange(k key) error {
+	s.mu.Lock()
+	if err := s.mayChangeLocked(k); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // notActingLocked is nil while this server may change k, else says where
 // to send the change instead. Caller holds s.mu.
 func (s *Supervisor) notActingLocked(k key) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -46,6 +47,43 @@ func (e *env) start() *env {
 		e.t.Fatal(err)
 	}
 	return e
+}
+
+// webServers is a data directory that the servers of a test share, each
+// with its own database handle as separate ten processes have, all running
+// the test app as service web.
+type webServers struct {
+	t        *testing.T
+	bin, dir string
+	mods     []func(*config.Service)
+}
+
+// newWebServers makes the directory; mods change the web service of every
+// server over it.
+func newWebServers(t *testing.T, mods ...func(*config.Service)) *webServers {
+	return &webServers{t: t, bin: testapp(t), dir: t.TempDir(), mods: mods}
+}
+
+// server makes (without starting) server id; more change its
+// configuration and options further.
+func (w *webServers) server(id string, more ...func(*config.Config, *Options)) *env {
+	return leaseEnv(w.t, w.dir, id, func(cfg *config.Config, o *Options) {
+		webService(w.bin, w.mods...)(cfg, o)
+		for _, m := range more {
+			m(cfg, o)
+		}
+	})
+}
+
+// supervisorWithX starts server a, which supervises, and web:x on it.
+func (w *webServers) supervisorWithX() (*env, Instance) {
+	w.t.Helper()
+	a := w.server("a").start()
+	in, err := a.s.Spawn(context.Background(), "web", "x")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return a, in
 }
 
 func webService(bin string, mods ...func(*config.Service)) func(cfg *config.Config, o *Options) {
@@ -192,41 +230,14 @@ func TestLeaseExactlyOneOfConcurrentStarters(t *testing.T) {
 	}
 }
 
-// offsetClock is the real clock moved by an offset: a server on it keeps
-// heartbeating (its time runs), and tests can jump it forward.
-type offsetClock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *offsetClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *offsetClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // A supervisor whose heartbeat stops (a stalled process: pid alive, no
 // renewal) loses the lease after leaseStale; it notices and stops acting.
 func TestStaleHeartbeatTakeover(t *testing.T) {
-	bin := testapp(t)
-	dir := t.TempDir()
-	clock := &offsetClock{}
-	a := leaseEnv(t, dir, "a", webService(bin)).start()
+	w := newWebServers(t)
+	clock := testclock.Running() // the server keeps heartbeating; the test jumps it forward
+	a, in := w.supervisorWithX()
 	ctx := context.Background()
-	in, err := a.s.Spawn(ctx, "web", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := leaseEnv(t, dir, "b", func(cfg *config.Config, o *Options) {
-		webService(bin)(cfg, o)
-		o.Now = clock.Now
-	}).start()
+	b := w.server("b", func(_ *config.Config, o *Options) { o.Now = clock.Now }).start()
 
 	// While a heartbeats, b waits however long it polls.
 	quietFor(t, b.s, 5)
@@ -244,7 +255,7 @@ func TestStaleHeartbeatTakeover(t *testing.T) {
 	if cur.PID != in.PID || cur.Owner != "b" || !cur.Adopted {
 		t.Errorf("b's view of web:x %+v", cur)
 	}
-	_, err = a.s.Spawn(ctx, "web", "y")
+	_, err := a.s.Spawn(ctx, "web", "y")
 	if !errors.Is(err, ErrNotSupervisor) {
 		t.Errorf("Spawn on the former supervisor: %v", err)
 	}

@@ -25,9 +25,7 @@ func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, e
 	}
 	k := key{service, id}
 	for {
-		s.mu.Lock()
-		if err := s.mayChangeLocked(k); err != nil {
-			s.mu.Unlock()
+		if err := s.lockForChange(k); err != nil {
 			return Instance{}, err
 		}
 		in := s.insts[k]
@@ -82,9 +80,7 @@ func (s *Supervisor) Restart(ctx context.Context, service, id string) (Instance,
 	}
 	k := key{service, id}
 	for {
-		s.mu.Lock()
-		if err := s.mayChangeLocked(k); err != nil {
-			s.mu.Unlock()
+		if err := s.lockForChange(k); err != nil {
 			return Instance{}, err
 		}
 		in := s.insts[k]

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -150,25 +151,8 @@ func appService(bin string, mods ...func(*config.Service)) *config.Service {
 
 func testapp(t testing.TB) string { return testbin.Build(t, testappPkg) }
 
-// fakeClock is an injectable clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a clock that tests move by hand, stopped at the real time.
+func newClock() *testclock.Clock { return testclock.Stopped(time.Now()) }
 
 // env is one test's world: a data directory, a database, a supervisor.
 type env struct {
