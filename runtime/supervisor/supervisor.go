@@ -67,7 +67,7 @@ type Supervisor struct {
 	next   int         // where the next port search starts
 	closed bool
 
-	// Lease state (see lease.go).
+	// Lease state (see doc.go: lease.go, follow.go, handover.go).
 	role         role
 	retiring     bool          // HandOver in progress: still the holder, but acting no more
 	handedTo     string        // the successor, once handed over
