@@ -64,9 +64,7 @@ func TestFollowerLeavesCrashToSupervisor(t *testing.T) {
 	release()
 
 	quietFor(t, b.s, 5)
-	if n := b.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("follower spawned %d processes", n)
-	}
+	b.spawnedNone(t, "follower spawned %d processes")
 	if n := a.events.count(EventSpawned, "web:x"); n != 2 {
 		t.Errorf("supervisor spawned %d processes, want 2 (start and one restart)", n)
 	}
@@ -144,9 +142,7 @@ func TestFollowerAcquireWaitsForRespawn(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("follower Acquire of web:late never returned")
 	}
-	if n := b.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("follower spawned %d processes", n)
-	}
+	b.spawnedNone(t, "follower spawned %d processes")
 }
 
 // Mutations on a follower are refused with ErrNotSupervisor naming the
@@ -242,9 +238,7 @@ func TestFollowerAcquireOfIdleWaitsForPromotion(t *testing.T) {
 	if n := b.events.count(EventWoken, "web:x"); n != 1 {
 		t.Errorf("%d woken events on the successor", n)
 	}
-	if n := a.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("old supervisor spawned %d times", n)
-	}
+	a.spawnedNone(t, "old supervisor spawned %d times")
 }
 
 // A follower's request for an instance that must be started (idle,
@@ -280,9 +274,7 @@ func TestFollowerSendsWakesToSupervisor(t *testing.T) {
 	if info := getInfo(t, addr); info.Name != "web-r" {
 		t.Errorf("web:r answered as %+v", info)
 	}
-	if n := b.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("the follower spawned %d times", n)
-	}
+	b.spawnedNone(t, "the follower spawned %d times")
 }
 
 // acquired is what an Acquire run in the background returned.

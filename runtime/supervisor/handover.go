@@ -190,17 +190,13 @@ func (s *Supervisor) writeLeaseTo(ctx context.Context, cands []serverRow) (serve
 			return errLeaseLost
 		}
 		for _, cand := range cands {
-			var r serverRow
-			var addr sql.NullString
-			err := c.QueryRowContext(ctx, `SELECT id, pid, proc_start_time, addr, heartbeat_at FROM servers WHERE id = ?`, cand.id).
-				Scan(&r.id, &r.pid, &r.startTime, &addr, &r.heartbeat)
+			r, err := scanServer(c.QueryRowContext(ctx, `SELECT `+serverCols+` FROM servers WHERE id = ?`, cand.id))
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("read servers: %w", err)
 			}
-			r.addr = addr.String
 			if !s.liveServer(r) {
 				continue
 			}

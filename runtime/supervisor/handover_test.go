@@ -96,9 +96,7 @@ func TestHandOver(t *testing.T) {
 			t.Errorf("%s's process is gone", was.ID)
 		}
 	}
-	if n := b.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("successor spawned %d processes", n)
-	}
+	b.spawnedNone(t, "successor spawned %d processes")
 	waitFor(t, 5*time.Second, "the adopted events", func() bool { return b.events.count(EventAdopted, "") >= 2 })
 	if n := b.events.count(EventAdopted, ""); n != 2 {
 		t.Errorf("successor adopted %d instances", n)

@@ -90,6 +90,16 @@ func webService(bin string, mods ...func(*config.Service)) func(cfg *config.Conf
 	return func(cfg *config.Config, o *Options) { cfg.Services["web"] = appService(bin, mods...) }
 }
 
+// spawnedNone fails, saying format (with the count), if the server has
+// spawned anything: a follower, or a supervisor that handed over, never
+// does.
+func (e *env) spawnedNone(t *testing.T, format string) {
+	t.Helper()
+	if n := e.events.count(EventSpawned, ""); n != 0 {
+		t.Errorf(format, n)
+	}
+}
+
 func isClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -395,9 +405,7 @@ func TestSupervisorProcessKilled(t *testing.T) {
 	if n := h.events.count(EventSpawned, "web:alice"); n != 2 {
 		t.Errorf("helper spawned %d processes, want 2", n)
 	}
-	if n := b.events.count(EventSpawned, ""); n != 0 {
-		t.Errorf("b spawned %d processes during the overlap", n)
-	}
+	b.spawnedNone(t, "b spawned %d processes during the overlap")
 
 	// Kill the supervisor outright.
 	h.cmd.Process.Signal(syscall.SIGKILL)

@@ -41,21 +41,30 @@ func (s *Supervisor) successors(ctx context.Context) ([]serverRow, error) {
 	return out, nil
 }
 
+// serverCols are the columns of a serverRow, in scanServer's order.
+const serverCols = `id, pid, proc_start_time, addr, heartbeat_at`
+
+func scanServer(sc interface{ Scan(...any) error }) (serverRow, error) {
+	var r serverRow
+	var addr sql.NullString
+	err := sc.Scan(&r.id, &r.pid, &r.startTime, &addr, &r.heartbeat)
+	r.addr = addr.String
+	return r, err
+}
+
 func (s *Supervisor) servers(ctx context.Context, order string) ([]serverRow, error) {
 	rows, err := s.opts.DB.QueryContext(ctx,
-		`SELECT id, pid, proc_start_time, addr, heartbeat_at FROM servers WHERE id != ? `+order, s.opts.ServerID)
+		`SELECT `+serverCols+` FROM servers WHERE id != ? `+order, s.opts.ServerID)
 	if err != nil {
 		return nil, fmt.Errorf("read servers: %w", err)
 	}
 	defer rows.Close()
 	var out []serverRow
 	for rows.Next() {
-		var r serverRow
-		var addr sql.NullString
-		if err := rows.Scan(&r.id, &r.pid, &r.startTime, &addr, &r.heartbeat); err != nil {
+		r, err := scanServer(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read servers: %w", err)
 		}
-		r.addr = addr.String
 		out = append(out, r)
 	}
 	return out, rows.Err()
