@@ -293,35 +293,20 @@ type helperProc struct {
 
 func startHelperServer(t *testing.T, dir, bin string, health, lease time.Duration) *helperProc {
 	t.Helper()
-	lo, _ := randomPorts()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		"SUPERVISOR_TEST_HELPER=1",
-		"SUPERVISOR_TEST_EVENTS=1",
-		"SUPERVISOR_TEST_DATA_DIR="+dir,
-		"SUPERVISOR_TEST_APP="+bin,
-		"SUPERVISOR_TEST_PORT_MIN="+strconv.Itoa(lo),
-		"SUPERVISOR_TEST_HEALTH_MS="+strconv.FormatInt(health.Milliseconds(), 10),
-		"SUPERVISOR_TEST_LEASE_MS="+strconv.FormatInt(lease.Milliseconds(), 10),
-	)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &helperProc{cmd: cmd, events: &eventLog{}, lines: make(chan helperLine, 100)}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		for pid, start := range h.events.procs() {
+	events := &eventLog{}
+	// Its tenants are killed once it is gone, so that it cannot restart them.
+	cmd, out := runHelper(t, dir, bin, func() {
+		for pid, start := range events.procs() {
 			if SameProcess(pid, start) {
 				syscall.Kill(-pid, syscall.SIGKILL)
 			}
 		}
-	})
+	},
+		"SUPERVISOR_TEST_EVENTS=1",
+		"SUPERVISOR_TEST_HEALTH_MS="+strconv.FormatInt(health.Milliseconds(), 10),
+		"SUPERVISOR_TEST_LEASE_MS="+strconv.FormatInt(lease.Milliseconds(), 10),
+	)
+	h := &helperProc{cmd: cmd, events: events, lines: make(chan helperLine, 100)}
 	go func() {
 		defer close(h.lines)
 		sc := bufio.NewScanner(out)

@@ -10,7 +10,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -280,6 +282,37 @@ func newEnvAt(t *testing.T, dir string, cfg *config.Config, db *sql.DB, mod func
 		}
 	})
 	return e
+}
+
+// runHelper starts this test binary as a server in another OS process
+// (see TestMain) over dir, running the test app, with env added to its
+// environment. At the end of the test it is killed, and then gone runs.
+func runHelper(t *testing.T, dir, bin string, gone func(), env ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	lo, _ := randomPorts()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(),
+		"SUPERVISOR_TEST_HELPER=1",
+		"SUPERVISOR_TEST_DATA_DIR="+dir,
+		"SUPERVISOR_TEST_APP="+bin,
+		"SUPERVISOR_TEST_PORT_MIN="+strconv.Itoa(lo),
+	), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if gone != nil {
+			gone()
+		}
+	})
+	return cmd, out
 }
 
 // waitFor polls cond until it holds or d passes.
