@@ -19,6 +19,65 @@ import (
 // its snapshot and ErrExists; an idle, stopped or failed one is started
 // again.
 func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, error) {
+	return s.operate(ctx, service, id, func(k key, svc *config.Service) (start, busy *op, snap Instance, err error) {
+		in := s.insts[k]
+		fresh := in == nil
+		if fresh {
+			in = s.newInst(k, svc)
+		}
+		if o := in.op; o != nil && o.kind == opStop {
+			return nil, o, Instance{}, nil
+		}
+		if in.op != nil || in.state == StateRunning || in.state == StateUnhealthy {
+			snap := in.snapshot()
+			return nil, nil, snap, fmt.Errorf("%s: %w (%s)", k, ErrExists, snap.State)
+		}
+		if err := s.admitLocked(in); err != nil {
+			if fresh {
+				delete(s.insts, k)
+			}
+			return nil, nil, Instance{}, err
+		}
+		prev := in.state
+		if fresh {
+			prev = "" // failure forgets it
+		}
+		if prev == StateFailed {
+			in.crashes = nil // an operator asked again: give it a fresh budget
+		}
+		return s.startOpLocked(in, opSpawn, prev, nil, 0), nil, Instance{}, nil
+	})
+}
+
+// Restart stops service:id and starts it again at once, without backoff,
+// and waits until it is ready. A failed instance gets a fresh restart
+// budget.
+func (s *Supervisor) Restart(ctx context.Context, service, id string) (Instance, error) {
+	return s.operate(ctx, service, id, func(k key, _ *config.Service) (start, busy *op, snap Instance, err error) {
+		in := s.insts[k]
+		if in == nil {
+			return nil, nil, Instance{}, fmt.Errorf("%s: %w", k, ErrNotFound)
+		}
+		if in.op != nil {
+			return nil, in.op, Instance{}, nil
+		}
+		in.crashes = nil
+		in.restarts++
+		old := in.proc
+		if old != nil {
+			old.stopping = true
+		}
+		return s.startOpLocked(in, opManual, in.state, old, 0), nil, Instance{}, nil
+	})
+}
+
+// operate runs an operator's start transition on service:id and waits
+// until the instance is up. begin is called with s.mu held, once this
+// server may change the instance, and either starts the transition
+// (start), or names another one in progress to wait for before it looks
+// again (busy), or refuses (snap and err are returned).
+func (s *Supervisor) operate(ctx context.Context, service, id string,
+	begin func(k key, svc *config.Service) (start, busy *op, snap Instance, err error)) (Instance, error) {
 	svc, err := s.lookup(service, id)
 	if err != nil {
 		return Instance{}, err
@@ -28,82 +87,18 @@ func (s *Supervisor) Spawn(ctx context.Context, service, id string) (Instance, e
 		if err := s.lockForChange(k); err != nil {
 			return Instance{}, err
 		}
-		in := s.insts[k]
-		fresh := in == nil
-		if fresh {
-			in = s.newInst(k, svc)
-		}
-		if o := in.op; o != nil {
-			if o.kind == opStop {
-				s.mu.Unlock()
-				if err := awaitSettled(ctx, o); err != nil {
-					return Instance{}, err
-				}
-				continue // settled: look again
-			}
-			snap := in.snapshot()
-			s.mu.Unlock()
-			return snap, fmt.Errorf("%s: %w (%s)", k, ErrExists, snap.State)
-		}
-		switch in.state {
-		case StateRunning, StateUnhealthy:
-			snap := in.snapshot()
-			s.mu.Unlock()
-			return snap, fmt.Errorf("%s: %w (%s)", k, ErrExists, snap.State)
-		}
-		if err := s.admitLocked(in); err != nil {
-			if fresh {
-				delete(s.insts, k)
-			}
-			s.mu.Unlock()
-			return Instance{}, err
-		}
-		prev := in.state
-		if fresh {
-			prev = "" // failure forgets it
-		}
-		if prev == StateFailed {
-			in.crashes = nil // an operator asked again: give it a fresh budget
-		}
-		o := s.startOpLocked(in, opSpawn, prev, nil, 0)
+		start, busy, snap, err := begin(k, svc)
 		s.mu.Unlock()
-		return s.awaitStarted(ctx, o, k)
-	}
-}
-
-// Restart stops service:id and starts it again at once, without backoff,
-// and waits until it is ready. A failed instance gets a fresh restart
-// budget.
-func (s *Supervisor) Restart(ctx context.Context, service, id string) (Instance, error) {
-	if _, err := s.lookup(service, id); err != nil {
-		return Instance{}, err
-	}
-	k := key{service, id}
-	for {
-		if err := s.lockForChange(k); err != nil {
-			return Instance{}, err
-		}
-		in := s.insts[k]
-		if in == nil {
-			s.mu.Unlock()
-			return Instance{}, fmt.Errorf("%s: %w", k, ErrNotFound)
-		}
-		if o := in.op; o != nil {
-			s.mu.Unlock()
-			if err := awaitSettled(ctx, o); err != nil {
+		switch {
+		case busy != nil:
+			if err := awaitSettled(ctx, busy); err != nil {
 				return Instance{}, err
 			}
-			continue
+		case err != nil:
+			return snap, err
+		default:
+			return s.awaitStarted(ctx, start, k)
 		}
-		in.crashes = nil
-		in.restarts++
-		old := in.proc
-		if old != nil {
-			old.stopping = true
-		}
-		o := s.startOpLocked(in, opManual, in.state, old, 0)
-		s.mu.Unlock()
-		return s.awaitStarted(ctx, o, k)
 	}
 }
 
