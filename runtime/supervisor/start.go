@@ -71,53 +71,8 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 	}
 	var p *process
 	var healthErr error
-	for attempt := 1; ; attempt++ {
-		if err == nil {
-			p, err = s.launch(ctx, in)
-		}
-		if err != nil {
-			break
-		}
-		s.emit(EventSpawned, in, nil)
-		err = s.waitReady(ctx, in, p)
-		if err == nil {
-			// Up is up even if /health fails (see waitReady): probe it
-			// once now, so that the instance starts out as what it is.
-			// A tenant that died meanwhile never served: what accepted
-			// was another process on its port (see below).
-			if healthErr = s.probe(ctx, in.svc, p); healthErr != nil && p.exited() {
-				err = fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
-			}
-		}
-		if err == nil {
-			break
-		}
-		diedByItself := p.exited()
-		s.mu.Lock()
-		p.stopping = true
-		s.mu.Unlock()
-		// A start that failed is killed without the full grace: it is
-		// broken or too slow, and a caller is waiting for the answer.
-		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if terr := s.terminateWithin(kctx, p, min(s.opts.StopGrace, time.Second)); terr != nil {
-			s.log.Warn("kill failed start", "instance", in.key.String(), "pid", p.pid, "err", terr)
-		}
-		cancel()
-		// The allocated port was free when we chose it, but ports
-		// 30000-40000 overlap the kernel's ephemeral range: an outgoing
-		// connection of any program may take it before the tenant binds.
-		// A tenant that died while someone else holds its port, or
-		// held it a moment ago, gets another port, not a failure.
-		if attempt < maxPortRetries && diedByItself && in.svc.Port == 0 && portTaken(p.port, s.stderrTail(in)) {
-			s.log.Warn("port taken by another process during start; retrying on another port",
-				"instance", in.key.String(), "port", p.port)
-			s.mu.Lock()
-			s.releasePortLocked(p.port, in.key)
-			s.mu.Unlock()
-			err = nil
-			continue
-		}
-		break
+	if err == nil {
+		p, healthErr, err = s.launchReady(ctx, in)
 	}
 
 	type event struct {
@@ -225,4 +180,55 @@ func (s *Supervisor) runStart(ctx context.Context, in *inst, o *op, delay time.D
 		s.emit(e.kind, in, e.err)
 	}
 	close(o.done)
+}
+
+// launchReady launches in's process and waits until it is ready; healthErr
+// is its first health check. A start that fails is killed, and retried on
+// another port when someone else took the tenant's.
+func (s *Supervisor) launchReady(ctx context.Context, in *inst) (p *process, healthErr, err error) {
+	for attempt := 1; ; attempt++ {
+		p, err = s.launch(ctx, in)
+		if err != nil {
+			return p, nil, err
+		}
+		s.emit(EventSpawned, in, nil)
+		err = s.waitReady(ctx, in, p)
+		if err == nil {
+			// Up is up even if /health fails (see waitReady): probe it
+			// once now, so that the instance starts out as what it is.
+			// A tenant that died meanwhile never served: what accepted
+			// was another process on its port (see below).
+			if healthErr = s.probe(ctx, in.svc, p); healthErr != nil && p.exited() {
+				err = fmt.Errorf("exited during startup (%v)%s", p.exitErr, s.stderrTail(in))
+			}
+		}
+		if err == nil {
+			return p, healthErr, nil
+		}
+		diedByItself := p.exited()
+		s.mu.Lock()
+		p.stopping = true
+		s.mu.Unlock()
+		// A start that failed is killed without the full grace: it is
+		// broken or too slow, and a caller is waiting for the answer.
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if terr := s.terminateWithin(kctx, p, min(s.opts.StopGrace, time.Second)); terr != nil {
+			s.log.Warn("kill failed start", "instance", in.key.String(), "pid", p.pid, "err", terr)
+		}
+		cancel()
+		// The allocated port was free when we chose it, but ports
+		// 30000-40000 overlap the kernel's ephemeral range: an outgoing
+		// connection of any program may take it before the tenant binds.
+		// A tenant that died while someone else holds its port, or
+		// held it a moment ago, gets another port, not a failure.
+		if attempt < maxPortRetries && diedByItself && in.svc.Port == 0 && portTaken(p.port, s.stderrTail(in)) {
+			s.log.Warn("port taken by another process during start; retrying on another port",
+				"instance", in.key.String(), "port", p.port)
+			s.mu.Lock()
+			s.releasePortLocked(p.port, in.key)
+			s.mu.Unlock()
+			continue
+		}
+		return p, healthErr, err
+	}
 }
