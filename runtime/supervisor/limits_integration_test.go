@@ -42,6 +42,21 @@ func requireCgroups(t *testing.T, dataDir string) *cgroup.Manager {
 	return m
 }
 
+// spawnInGroup spawns web:alice and finds it in a cgroup of its own, the
+// one its snapshot names.
+func spawnInGroup(t *testing.T, e *env, m *cgroup.Manager) (Instance, *cgroup.Group) {
+	t.Helper()
+	in, err := e.s.Spawn(context.Background(), "web", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
+	if !ok || in.Cgroup != g.Path() {
+		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", in.PID, in.Cgroup)
+	}
+	return in, g
+}
+
 // removeBase removes the (empty) per-installation group directories.
 func removeBase(dataDir string) {
 	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu"} {
@@ -102,14 +117,7 @@ func readTrim(t *testing.T, path string) string {
 // limit.
 func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 	e, m, logs := limitedEnv(t, func(s *config.Service) { s.MemoryLimitMB = 64 })
-	first, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), first.PID)
-	if !ok || first.Cgroup != g.Path() {
-		t.Fatalf("pid %d is not in its group (snapshot cgroup %q)", first.PID, first.Cgroup)
-	}
+	first, g := spawnInGroup(t, e, m)
 	limitFile := "memory.max"
 	if m.Version() == 1 {
 		limitFile = "memory.limit_in_bytes"
@@ -160,14 +168,7 @@ func TestOOMKilledTenantIsRestartedAndReported(t *testing.T) {
 // removes the group.
 func TestCPUWeightAppliedAndGroupRemovedOnStop(t *testing.T) {
 	e, m, _ := limitedEnv(t, func(s *config.Service) { s.CPUShares = 200 })
-	in, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
-	if !ok {
-		t.Fatalf("pid %d not in a group of its own", in.PID)
-	}
+	_, g := spawnInGroup(t, e, m)
 	file, want := "cpu.weight", "200"
 	if m.Version() == 1 {
 		file, want = "cpu.shares", "2048" // 200 * 1024 / 100
@@ -280,14 +281,7 @@ func TestNamespaceIsolationWithLimits(t *testing.T) {
 		s.Isolation = config.IsolationNamespace
 		s.MemoryLimitMB = 64
 	})
-	in, err := e.s.Spawn(context.Background(), "web", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, ok := m.Find(cgroup.GroupName("web", "alice"), in.PID)
-	if !ok || in.Cgroup != g.Path() {
-		t.Fatalf("pid %d is not in its group (snapshot %q)", in.PID, in.Cgroup)
-	}
+	in, _ := spawnInGroup(t, e, m)
 	// The cgroup helper must not take the namespace's pid 1 from the tenant.
 	if got := getInfo(t, in.Addr); got.NsPID != 1 || got.PID != in.PID {
 		t.Fatalf("tenant sees pid %d in its namespace (want 1), %d on the host (want %d)", got.NsPID, got.PID, in.PID)

@@ -160,12 +160,7 @@ func TestSpawnWithFailingHealthAsTenementHypervisor(t *testing.T) {
 // list_instances (and `ten ps`) shows. ten lists it no more either, and
 // lists it again once a request wakes it.
 func TestIdleInstanceLeavesListAsTenementReapIdle(t *testing.T) {
-	bin := testapp(t)
-	clock := newClock()
-	e := newEnv(t, func(cfg *config.Config, o *Options) {
-		cfg.Services["web"] = appService(bin, func(s *config.Service) { s.IdleTimeout = 60 })
-		o.Now = clock.Now
-	})
+	e, clock := idleWebEnv(t)
 	ctx := context.Background()
 	for _, id := range []string{"a", "b"} {
 		if _, err := e.s.Spawn(ctx, "web", id); err != nil {
