@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/migrations"
-	"github.com/tenement/ten/runtime/store"
 )
 
 // DatabaseOptions say which database to check and with which binaries.
@@ -101,7 +101,7 @@ func CheckDatabase(ctx context.Context, opts DatabaseOptions) (DatabaseReport, R
 	if mig.Error != "" {
 		return rep, Fail(NameDatabase, "the candidate cannot migrate a copy of the database: "+mig.Error)
 	}
-	if err := store.IntegrityCheck(ctx, snapshot); err != nil {
+	if err := sqlitefile.IntegrityCheck(ctx, snapshot); err != nil {
 		return rep, Fail(NameDatabase, fmt.Sprintf("the migrated copy fails the integrity check: %v", err))
 	}
 	rep.IntegrityOK = true
@@ -155,7 +155,7 @@ func installedCanRun(ctx context.Context, opts DatabaseOptions, migrated string,
 		return byFloor()
 	}
 	probe := filepath.Join(opts.WorkDir, "installed-probe.db")
-	if err := store.BackupFile(ctx, migrated, probe); err != nil {
+	if err := sqlitefile.BackupFile(ctx, migrated, probe); err != nil {
 		return nil, fmt.Sprintf("copy the migrated database: %v", err)
 	}
 	ans, err := opts.Installed.Migrate(ctx, probe, true)
@@ -185,7 +185,7 @@ func installedCanRun(ctx context.Context, opts DatabaseOptions, migrated string,
 // copy is kept only if src did not change meanwhile: SQLite would create
 // -wal and -shm files even for a read-only connection to a WAL database,
 // and leave them behind. A database in use is copied with SQLite's online
-// backup (store.BackupFile), which reads a consistent snapshot through the
+// backup (sqlitefile.BackupFile), which reads a consistent snapshot through the
 // running server's WAL. Either way the copy passes an integrity check.
 func Snapshot(ctx context.Context, src, dest string) (string, error) {
 	if quiescent(src) {
@@ -194,13 +194,13 @@ func Snapshot(ctx context.Context, src, dest string) (string, error) {
 			return "", err
 		}
 		if ok {
-			if err := store.IntegrityCheck(ctx, dest); err != nil {
+			if err := sqlitefile.IntegrityCheck(ctx, dest); err != nil {
 				return "", err
 			}
 			return "file copy", nil
 		}
 	}
-	if err := store.BackupFile(ctx, src, dest); err != nil {
+	if err := sqlitefile.BackupFile(ctx, src, dest); err != nil {
 		return "", err
 	}
 	return "online backup", nil

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,41 +10,45 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenement/ten/runtime/store"
+	"github.com/tenement/ten/internal/sqlitefile"
+	"github.com/tenement/ten/internal/testfs"
 )
+
+// openDB opens the SQLite file at path with the given URI parameters,
+// closed when the test ends.
+func openDB(t *testing.T, path, params string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", sqlitefile.URI(path)+"?"+params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// walMode opens a database as a running server does.
+const walMode = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"
 
 // newDB creates a database file with one table and one row, closed.
 func newDB(t *testing.T, path string) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, path, store.Options{NoMigrate: true})
-	if err != nil {
+	db := openDB(t, path, walMode)
+	if _, err := db.ExecContext(context.Background(), "CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('first')"); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('first')"); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func TestSnapshotQuiescent(t *testing.T) {
 	prod := t.TempDir()
 	src := filepath.Join(prod, "tenement.db")
 	newDB(t, src)
-	before := dirNames(t, prod)
+	before := testfs.Names(t, prod)
 	data, _ := os.ReadFile(src)
 
 	dest := filepath.Join(t.TempDir(), "copy.db")
@@ -54,13 +59,13 @@ func TestSnapshotQuiescent(t *testing.T) {
 	if how != "file copy" {
 		t.Errorf("how = %q, want a file copy", how)
 	}
-	if after := dirNames(t, prod); !slices.Equal(before, after) {
+	if after := testfs.Names(t, prod); !slices.Equal(before, after) {
 		t.Errorf("files next to the database: %v -> %v", before, after)
 	}
 	if now, _ := os.ReadFile(src); string(now) != string(data) {
 		t.Error("the source changed")
 	}
-	if err := store.IntegrityCheck(context.Background(), dest); err != nil {
+	if err := sqlitefile.IntegrityCheck(context.Background(), dest); err != nil {
 		t.Error(err)
 	}
 }
@@ -71,11 +76,7 @@ func TestSnapshotLive(t *testing.T) {
 	newDB(t, src)
 	// A running server: its connection stays open and its last commit is
 	// only in the WAL.
-	live, err := store.Open(ctx, src, store.Options{NoMigrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	live := openDB(t, src, walMode)
 	if _, err := live.ExecContext(ctx, "INSERT INTO t VALUES ('in the wal')"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +88,7 @@ func TestSnapshotLive(t *testing.T) {
 	if how != "online backup" {
 		t.Errorf("how = %q, want an online backup", how)
 	}
-	db, err := store.Open(ctx, dest, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDB(t, dest, "mode=ro")
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
 		t.Errorf("rows in the copy = %d (%v), want 2", n, err)

@@ -3,13 +3,15 @@ package migrations
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tenement/ten/internal/testfs"
 )
 
 func TestApplyFresh(t *testing.T) {
@@ -253,7 +255,7 @@ func TestApplyNewerDatabase(t *testing.T) {
 			dbVersion := len(newer)
 			before := schemaDump(t, db)
 			db.Close()
-			rawBefore := readFile(t, path)
+			rawBefore := testfs.Read(t, path)
 
 			db = openDB(t, path, "WAL")
 			for _, dryRun := range []bool{true, false} {
@@ -283,13 +285,7 @@ func TestApplyNewerDatabase(t *testing.T) {
 			if st.Version != dbVersion || st.Floor != max(1, tc.wantFloor) {
 				t.Errorf("Inspect = %+v, want version %d floor %d", st, dbVersion, max(1, tc.wantFloor))
 			}
-			if !maps.Equal(before, schemaDump(t, db)) {
-				t.Error("old binary changed the schema")
-			}
-			db.Close()
-			if !bytes.Equal(rawBefore, readFile(t, path)) {
-				t.Error("old binary changed the database file")
-			}
+			checkUnchanged(t, db, path, before, rawBefore, "old binary")
 		})
 	}
 }
@@ -320,7 +316,7 @@ func TestApplyRefusesForeign(t *testing.T) {
 			exec(t, db, tc.setup...)
 			before := schemaDump(t, db)
 			db.Close()
-			raw := readFile(t, path)
+			raw := testfs.Read(t, path)
 
 			db = openDB(t, path, "WAL")
 			for _, dryRun := range []bool{true, false} {
@@ -335,13 +331,7 @@ func TestApplyRefusesForeign(t *testing.T) {
 			if !st.Foreign() {
 				t.Errorf("Inspect = %+v, want Foreign()", st)
 			}
-			if !maps.Equal(before, schemaDump(t, db)) {
-				t.Error("foreign database schema changed")
-			}
-			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
-				t.Error("foreign database file changed")
-			}
+			checkUnchanged(t, db, path, before, raw, "foreign database")
 		})
 	}
 }
@@ -383,7 +373,7 @@ func TestApplyDryRun(t *testing.T) {
 			ctx := context.Background()
 			path := t.TempDir() + "/tenement.db"
 			setupAndClose(t, path, tc.setup)
-			raw := readFile(t, path)
+			raw := testfs.Read(t, path)
 
 			db := openReadOnly(t, path)
 			res, err := Apply(ctx, db, release, true)
@@ -395,7 +385,7 @@ func TestApplyDryRun(t *testing.T) {
 				t.Errorf("dry run = %+v, want from %d to %d stamped %v applying %v", res, tc.wantFrom, wantTo, tc.wantStamped, files(tc.wantApplied))
 			}
 			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
+			if !bytes.Equal(raw, testfs.Read(t, path)) {
 				t.Error("dry run changed the database file")
 			}
 
@@ -406,7 +396,7 @@ func TestApplyDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-			if !bytes.Equal(raw, readFile(t, path)) {
+			if !bytes.Equal(raw, testfs.Read(t, path)) {
 				t.Error("dry run on a writable handle changed the database file")
 			}
 		})
@@ -495,11 +485,15 @@ func TestApplyRejectsInvalidSet(t *testing.T) {
 	}
 }
 
-func readFile(t testing.TB, path string) []byte {
+// checkUnchanged closes db and fails, naming what, unless
+// its schema and its file's bytes are still schema and raw.
+func checkUnchanged(t *testing.T, db *sql.DB, path string, schema map[string]string, raw []byte, what string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if !maps.Equal(schema, schemaDump(t, db)) {
+		t.Error(what + ": the schema changed")
 	}
-	return b
+	db.Close()
+	if !bytes.Equal(raw, testfs.Read(t, path)) {
+		t.Error(what + ": the database file changed")
+	}
 }

@@ -2,10 +2,7 @@
 
 package migrations
 
-import (
-	"embed"
-	"io/fs"
-)
+import "embed"
 
 // Built with -tags ten_testmigration_contract, the binary knows a contract
 // 0003. Upgrade tests use such a binary as the "new" version to check that
@@ -16,11 +13,3 @@ import (
 var testOnlyContract embed.FS
 
 var testOnlyFS = mustSub(testOnlyContract, "testonly/contract")
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}

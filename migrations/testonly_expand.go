@@ -2,10 +2,7 @@
 
 package migrations
 
-import (
-	"embed"
-	"io/fs"
-)
+import "embed"
 
 // Built with -tags ten_testmigration_expand, the binary knows one more
 // migration than a release build: an expand 0003. Upgrade tests use such a
@@ -16,11 +13,3 @@ import (
 var testOnlyExpand embed.FS
 
 var testOnlyFS = mustSub(testOnlyExpand, "testonly/expand")
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}

@@ -17,7 +17,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/tenement/ten/compat"
-	"github.com/tenement/ten/orchestrator/fsutil"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/store"

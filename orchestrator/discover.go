@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	psnet "github.com/shirou/gopsutil/v3/net"
-	"github.com/shirou/gopsutil/v3/process"
-
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/handoff"
 )
 
@@ -95,45 +92,21 @@ func Discover(ctx context.Context, dataDir string) (*RunningServer, error) {
 // reads the process's command line, working directory, environment,
 // listeners and children.
 func (s *RunningServer) inspect(ctx context.Context) error {
-	p, err := process.NewProcessWithContext(ctx, int32(s.PID))
-	if err != nil {
-		return fmt.Errorf("the server says it is pid %d, but there is no such process: %w", s.PID, err)
+	if !pidAlive(s.PID) {
+		return fmt.Errorf("the server says it is pid %d, but there is no such process", s.PID)
 	}
 	if !sameProcess(s.PID, s.ProcStartTime) {
 		return fmt.Errorf("pid %d is not the process that answered the control socket (start time differs)", s.PID)
 	}
-	if exe, err := p.ExeWithContext(ctx); err == nil {
-		exe = strings.TrimSuffix(exe, " (deleted)")
-		if s.Executable == "" {
-			s.Executable = exe
-		}
-	}
-	cmdline, err := p.CmdlineSliceWithContext(ctx)
-	if err == nil && len(cmdline) == 0 {
-		err = errors.New("it is empty (a zombie, or not readable as this user)")
-	}
+	info, err := proc.Describe(ctx, s.PID)
 	if err != nil {
-		return fmt.Errorf("read the command line of pid %d: %w; run ten-upgrade as the user that runs ten serve", s.PID, err)
+		return fmt.Errorf("%w; run ten-upgrade as the user that runs ten serve", err)
 	}
-	s.Args = cmdline[1:]
-	if dir, err := p.CwdWithContext(ctx); err == nil {
-		s.Dir = dir
+	if s.Executable == "" {
+		s.Executable = info.Exe
 	}
-	if env, err := p.EnvironWithContext(ctx); err == nil {
-		s.Env = env
-	}
-	if conns, err := psnet.ConnectionsPidWithContext(ctx, "tcp", int32(s.PID)); err == nil {
-		for _, c := range conns {
-			if c.Status == "LISTEN" {
-				s.Listening = append(s.Listening, net.JoinHostPort(c.Laddr.IP, strconv.Itoa(int(c.Laddr.Port))))
-			}
-		}
-	}
-	if kids, err := p.ChildrenWithContext(ctx); err == nil {
-		for _, k := range kids {
-			s.Children = append(s.Children, int(k.Pid))
-		}
-	}
+	s.Args, s.Dir, s.Env = info.Args[1:], info.Dir, info.Env
+	s.Listening, s.Children = info.Listening, info.Children
 	if port := s.Port(); port != 0 && len(s.Listening) > 0 {
 		suffix := ":" + strconv.Itoa(port)
 		if !slices.ContainsFunc(s.Listening, func(l string) bool { return strings.HasSuffix(l, suffix) }) {
@@ -143,47 +116,17 @@ func (s *RunningServer) inspect(ctx context.Context) error {
 	return nil
 }
 
-// startTimeSlack tolerates the jitter of start times derived from the boot
-// time (see the supervisor's PID-reuse guard).
-const startTimeSlack = 1000 // ms
-
 // procStartTime is pid's creation time in ms since the epoch.
-func procStartTime(pid int) (int64, error) {
-	p, err := process.NewProcess(int32(pid))
-	if err != nil {
-		return 0, err
-	}
-	return p.CreateTime()
-}
+func procStartTime(pid int) (int64, error) { return proc.StartTime(pid) }
 
 // sameProcess reports whether pid is alive (not a zombie) and started at
-// startMS. A pid alive with another start time belongs to a stranger and is
-// never signalled.
-func sameProcess(pid int, startMS int64) bool {
-	if pid <= 0 || !pidAlive(pid) {
-		return false
-	}
-	if startMS <= 0 {
-		return true
-	}
-	st, err := procStartTime(pid)
-	if err != nil {
-		return false
-	}
-	d := st - startMS
-	return d >= -startTimeSlack && d <= startTimeSlack
-}
+// startMS: the supervisor's rule, including for an unknown start time (see
+// proc.Same). A pid alive with another start time belongs to a stranger and
+// is never signalled.
+func sameProcess(pid int, startMS int64) bool { return proc.Same(pid, startMS) }
 
 // pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
-}
+func pidAlive(pid int) bool { return proc.Alive(pid) }
 
 // dialAddr turns a listening address into one to connect to: a wildcard
 // host (0.0.0.0, ::, empty) becomes loopback.

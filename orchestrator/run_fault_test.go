@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/procmark"
 	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/testbin"
@@ -221,17 +221,7 @@ func TestRunFaultPromoteFails(t *testing.T) {
 	bench(t, "fault promote-fails (handoff): %s, wall %s", load, r.took.Round(time.Millisecond))
 }
 
-func procState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
-}
+func procState(pid int) byte { return proc.State(pid) }
 
 // TestRunFaultBackupNoSpace puts the state directory on a small tmpfs that
 // holds the candidate but not the database backup.

@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // ServerProc names a `ten serve` process ten-upgrade started or replaced.
@@ -135,24 +136,20 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// findByExe lists the live processes running the executable at path
-// (also after path was renamed or replaced: the kernel then reports the
-// old name with " (deleted)", or the new one).
+// findByExe lists the live processes running the executable at path,
+// also after path was renamed or replaced.
 func findByExe(path string) []ServerProc {
-	ents, _ := os.ReadDir("/proc")
+	ids, _ := proc.FindByExe(path) // none found without procfs
+	return serverProcs(ids, ServerProc{Binary: path})
+}
+
+// serverProcs turns the processes found into records like the template.
+func serverProcs(ids []proc.ID, template ServerProc) []ServerProc {
 	var out []ServerProc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || strings.TrimSuffix(exe, " (deleted)") != path || !pidAlive(pid) {
-			continue
-		}
-		if st, err := procStartTime(pid); err == nil {
-			out = append(out, ServerProc{PID: pid, StartTime: st, Binary: path})
-		}
+	for _, id := range ids {
+		p := template
+		p.PID, p.StartTime = id.PID, id.StartTime
+		out = append(out, p)
 	}
 	return out
 }

@@ -9,16 +9,16 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/tenement/ten/internal/fault"
+	"github.com/tenement/ten/internal/fsutil"
+	"github.com/tenement/ten/internal/proc"
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/migrations"
-	"github.com/tenement/ten/orchestrator/fsutil"
 	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/orchestrator/release"
 	"github.com/tenement/ten/runtime/config"
@@ -122,33 +122,12 @@ func (u *upgrade) instrument(a journal.Action) journal.Action {
 // STEP's action has had its effect (before the journal records it done),
 // "before:STEP" as STEP starts, "undo:STEP" as STEP's undo starts, and
 // "pause:STEP" stops the process (SIGSTOP) as STEP starts, so that a test
-// can change the machine under it. Unset, it does nothing.
-const FaultEnv = "TEN_UPGRADE_FAULT"
+// can change the machine under it. Unset, it does nothing. See
+// internal/fault.
+const FaultEnv = fault.Env
 
 func faultPoint(point, step string) {
-	v := os.Getenv(FaultEnv)
-	if v == "" {
-		return
-	}
-	for _, f := range strings.Split(v, ",") {
-		what, at, _ := strings.Cut(f, ":")
-		if at != step {
-			continue
-		}
-		switch {
-		case what == point:
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // SIGKILL is not delivered synchronously
-		case what == "pause" && point == "before":
-			// SIGSTOP is not delivered synchronously either: wait for the
-			// SIGCONT, so that nothing of the step runs before it.
-			cont := make(chan os.Signal, 1)
-			signal.Notify(cont, syscall.SIGCONT)
-			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
-			<-cont
-			signal.Stop(cont)
-		}
-	}
+	fault.Point(point, step)
 }
 
 // output decodes the journaled output of an earlier step; false if the step
@@ -252,7 +231,7 @@ func (u *upgrade) doBackupDB(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	dest := filepath.Join(u.backupsDir(), fmt.Sprintf("tenement-%s-u%d.db", time.Now().UTC().Format("20060102T150405Z"), u.id))
-	if err := store.BackupFile(ctx, u.p.DB, dest); err != nil {
+	if err := sqlitefile.BackupFile(ctx, u.p.DB, dest); err != nil {
 		return nil, fmt.Errorf("back up the database: %w", err)
 	}
 	fi, err := os.Stat(dest)
@@ -337,7 +316,7 @@ func (u *upgrade) restoreDBIfNeeded(ctx context.Context) (bool, error) {
 // removed (they belong to the replaced file), then the copy is renamed into
 // place and the directory fsynced.
 func restoreDatabase(ctx context.Context, backup, db string) error {
-	if err := store.IntegrityCheck(ctx, backup); err != nil {
+	if err := sqlitefile.IntegrityCheck(ctx, backup); err != nil {
 		return fmt.Errorf("backup %s: %w", backup, err)
 	}
 	tmp := db + ".restoring"
@@ -618,44 +597,8 @@ func findByNonce(nonce string) []ServerProc {
 	if nonce == "" {
 		return nil
 	}
-	want := []byte(envHealthNonce + "=" + nonce)
-	ents, _ := os.ReadDir("/proc")
-	var out []ServerProc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range splitNul(b) {
-			if string(kv) == string(want) {
-				if st, err := procStartTime(pid); err == nil && pidAlive(pid) {
-					out = append(out, ServerProc{PID: pid, StartTime: st, Nonce: nonce})
-				}
-				break
-			}
-		}
-	}
-	return out
-}
-
-func splitNul(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != 0 {
-			i++
-		}
-		out = append(out, b[:i])
-		if i == len(b) {
-			break
-		}
-		b = b[i+1:]
-	}
-	return out
+	ids, _ := proc.FindByEnv(envHealthNonce + "=" + nonce) // none found without procfs
+	return serverProcs(ids, ServerProc{Nonce: nonce})
 }
 
 // checkPointOfNoReturn marks the journal when the live database can no

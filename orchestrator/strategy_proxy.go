@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tenement/ten/orchestrator/fsutil"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/orchestrator/proxy"
 )
 

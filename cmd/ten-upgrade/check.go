@@ -58,7 +58,7 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
 				}
 				opts.MaxSize = int64(n)
 			}
-			opts.Config, opts.DataDir = g.config, g.dataDir
+			opts.Config, opts.DataDir = g.Config, g.DataDir
 			opts.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()
 			if !asJSON {
@@ -68,24 +68,17 @@ Exit status: 0 safe, 1 not safe, 2 could not decide.`,
 			return writeReport(cmd, rep, asJSON, rep.ExitCode)
 		},
 	}
+	candidateFlags(cmd, &opts, "check")
 	f := cmd.Flags()
-	f.StringVar(&opts.Binary, "binary", "", "candidate from a local file: a ten binary or a release archive (trusted, SHA-256 recorded)")
-	f.StringVar(&opts.Repo, "repo", "", "GitHub repository owner/name of the releases (default: repo under [upgrade])")
-	f.StringVar(&opts.To, "to", release.Latest, "release to check: a version (v1.2.3) or latest")
-	f.BoolVar(&opts.Pre, "pre", false, "let latest pick pre-releases")
-	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise (e.g. https://github.example.com/api/v3)")
-	f.StringVar(&opts.PublicKey, "public-key", "", "pinned minisign public key (RW...) or key file (default: public_key under [upgrade])")
-	f.StringVar(&opts.Installed, "installed", "", "installed ten binary (default: binary_path under [upgrade], else ten on PATH)")
+	// check asks no running server, and only reports.
+	f.Lookup("installed").Usage = "installed ten binary (default: binary_path under [upgrade], else ten on PATH)"
+	f.Lookup("strict").Usage = "fail on config warnings, such as deprecated keys"
 	f.StringVar(&opts.DB, "db", "", "database file to check (default: tenement.db in the data directory)")
-	f.BoolVar(&opts.AllowMajor, "allow-major", false, "allow a new major version (and API major)")
-	f.BoolVar(&opts.Strict, "strict", false, "fail on config warnings, such as deprecated keys")
 	f.StringVar(&maxSize, "max-size", "", "largest download and unpacked file (default 512MiB)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON (schema in docs/json-output.md); no progress bar")
-	cmd.MarkFlagsMutuallyExclusive("binary", "repo")
-	cmd.MarkFlagsMutuallyExclusive("binary", "to")
-	cmd.MarkFlagsMutuallyExclusive("binary", "pre")
-	cmd.MarkFlagsMutuallyExclusive("binary", "github-api")
-	cmd.MarkFlagsMutuallyExclusive("binary", "public-key")
+	for _, name := range []string{"to", "pre", "github-api"} {
+		cmd.MarkFlagsMutuallyExclusive("binary", name)
+	}
 	return cmd
 }
 

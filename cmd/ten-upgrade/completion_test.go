@@ -1,51 +1,26 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/tenement/ten/internal/cli/clitest"
 	"github.com/tenement/ten/internal/mangen/mangentest"
 )
 
 func TestCompletionScripts(t *testing.T) {
-	for _, tt := range []struct {
-		shell string
-		want  []string
-	}{
-		{"zsh", []string{"#compdef ten-upgrade\n", "compdef _ten-upgrade ten-upgrade"}},
-		{"bash", []string{"# bash completion V2 for ten-upgrade", "complete -o default -F __start_ten-upgrade ten-upgrade"}},
-		{"fish", []string{"# fish completion for ten-upgrade", "complete -c ten-upgrade "}},
-		{"powershell", []string{"Register-ArgumentCompleter", "-CommandName 'ten-upgrade'"}},
-	} {
-		t.Run(tt.shell, func(t *testing.T) {
-			code, out, errOut := runCmd(t, "completion", tt.shell)
-			if code != 0 || errOut != "" {
-				t.Fatalf("ten-upgrade completion %s: exit %d, stderr %q", tt.shell, code, errOut)
-			}
-			if len(out) < 1000 {
-				t.Fatalf("ten-upgrade completion %s printed only %d bytes:\n%s", tt.shell, len(out), out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("ten-upgrade completion %s lacks %q", tt.shell, w)
-				}
-			}
-		})
-	}
+	clitest.CompletionScripts(t, "ten-upgrade", run, map[string][]string{
+		"zsh":        {"#compdef ten-upgrade\n", "compdef _ten-upgrade ten-upgrade"},
+		"bash":       {"# bash completion V2 for ten-upgrade", "complete -o default -F __start_ten-upgrade ten-upgrade"},
+		"fish":       {"# fish completion for ten-upgrade", "complete -c ten-upgrade "},
+		"powershell": {"Register-ArgumentCompleter", "-CommandName 'ten-upgrade'"},
+	})
 }
 
 // The scripts ask `ten-upgrade __complete` at completion time.
 func TestDynamicCompletion(t *testing.T) {
-	_, out, _ := runCmd(t, "__complete", "")
-	for _, sub := range []string{"check", "run", "rollback", "status", "history", "completion"} {
-		if !strings.Contains(out, "\n"+sub+"\t") && !strings.HasPrefix(out, sub+"\t") {
-			t.Errorf("`ten-upgrade __complete ''` does not offer %q:\n%s", sub, out)
-		}
-	}
-	_, out, _ = runCmd(t, "__complete", "check", "--pub")
-	if !strings.Contains(out, "--public-key") {
-		t.Errorf("`ten-upgrade __complete check --pub` does not offer --public-key:\n%s", out)
-	}
+	clitest.DynamicCompletion(t, "ten-upgrade", run,
+		[]string{"check", "run", "rollback", "status", "history", "completion"},
+		[]string{"check", "--pub"}, "--public-key")
 }
 
 // TestManPages generates ten-upgrade's man pages and checks them. `make

@@ -14,9 +14,7 @@ import (
 
 // globals are the flags every subcommand shares, named as in ten.
 type globals struct {
-	config  string
-	dataDir string
-	server  string
+	cli.Installation
 	verbose bool
 }
 
@@ -32,26 +30,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func newRootCmd() *cobra.Command {
 	g := &globals{}
-	root := &cobra.Command{
-		Use:   "ten-upgrade",
-		Short: "Upgrade a running ten server with zero downtime",
-		Long: `ten-upgrade takes a running ten from one version to another without
+	root := cli.NewRoot("ten-upgrade", "Upgrade a running ten server with zero downtime", `ten-upgrade takes a running ten from one version to another without
 dropping a request: it fetches and verifies the release, checks the new
 binary against your config and database, backs up the binary and the
 database, starts the new server beside the old one, moves traffic, and
 rolls back by itself on any failure.
 
 It finds the installation with the same flags as ten: --config /
-TENEMENT_CONFIG, --data-dir / TENEMENT_DATA_DIR, --server / TENEMENT_SERVER.`,
-		Version:       version.Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetVersionTemplate("ten-upgrade {{.Version}}\n")
+TENEMENT_CONFIG, --data-dir / TENEMENT_DATA_DIR, --server / TENEMENT_SERVER.`, version.Version)
+	g.Installation.AddFlags(root)
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.config, "config", "", "path to tenement.toml (env TENEMENT_CONFIG)")
-	pf.StringVar(&g.dataDir, "data-dir", "", "data directory, overrides [settings] data_dir (env TENEMENT_DATA_DIR)")
-	pf.StringVar(&g.server, "server", envOr("TENEMENT_SERVER", "http://127.0.0.1:8080"), "URL of the running ten server (env TENEMENT_SERVER)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every step to stderr")
 	root.AddCommand(
 		newCheckCmd(g),
@@ -62,11 +50,4 @@ TENEMENT_CONFIG, --data-dir / TENEMENT_DATA_DIR, --server / TENEMENT_SERVER.`,
 		newSelfUpdateCmd(g),
 	)
 	return root
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

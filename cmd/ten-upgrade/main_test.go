@@ -8,14 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenement/ten/internal/cli/clitest"
 	"github.com/tenement/ten/version"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := run(args, &out, &errOut)
-	return code, out.String(), errOut.String()
+	return clitest.Run(t, run, args...)
 }
 
 func TestVersionAndHelpListSubcommands(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,20 +18,23 @@ import (
 	"github.com/tenement/ten/orchestrator/release"
 )
 
-// candidateFlags are the flags that name the candidate, shared with check.
-func candidateFlags(cmd *cobra.Command, opts *orchestrator.CheckOptions) {
+// candidateFlags are the flags that name the candidate, shared by run and
+// check; verb says what is done with the release (--to's help).
+func candidateFlags(cmd *cobra.Command, opts *orchestrator.CheckOptions, verb string) {
 	f := cmd.Flags()
 	f.StringVar(&opts.Binary, "binary", "", "candidate from a local file: a ten binary or a release archive (trusted, SHA-256 recorded)")
 	f.StringVar(&opts.Repo, "repo", "", "GitHub repository owner/name of the releases (default: repo under [upgrade])")
-	f.StringVar(&opts.To, "to", release.Latest, "release to install: a version (v1.2.3) or latest")
+	f.StringVar(&opts.To, "to", release.Latest, "release to "+verb+": a version (v1.2.3) or latest")
 	f.BoolVar(&opts.Pre, "pre", false, "let latest pick pre-releases")
-	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise")
+	f.StringVar(&opts.GitHubAPI, "github-api", "", "GitHub API URL, for GitHub Enterprise (e.g. https://github.example.com/api/v3)")
 	f.StringVar(&opts.PublicKey, "public-key", "", "pinned minisign public key (RW...) or key file (default: public_key under [upgrade])")
 	f.StringVar(&opts.Installed, "installed", "", "installed ten binary (default: binary_path under [upgrade], else the running server's executable, else ten on PATH)")
 	f.BoolVar(&opts.AllowMajor, "allow-major", false, "allow a new major version (and API major)")
 	f.BoolVar(&opts.Strict, "strict", false, "refuse on config warnings, such as deprecated keys")
-	cmd.MarkFlagsMutuallyExclusive("binary", "repo")
-	cmd.MarkFlagsMutuallyExclusive("binary", "public-key")
+	// A local binary is trusted as it is: no release to find or verify.
+	for _, name := range []string{"repo", "public-key"} {
+		cmd.MarkFlagsMutuallyExclusive("binary", name)
+	}
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -100,7 +104,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 				}
 			}
 			opts.MaxErrorRate = errRate / 100
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			opts.Check.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()
 			errOut := cmd.ErrOrStderr()
@@ -119,7 +123,7 @@ rolled back, 2 refused (nothing changed), 3 rollback incomplete.`,
 			return report(cmd, rep, asJSON)
 		},
 	}
-	candidateFlags(cmd, &opts.Check)
+	candidateFlags(cmd, &opts.Check, "install")
 	f := cmd.Flags()
 	f.StringVar(&opts.Strategy, "strategy", "", "auto, handoff, proxy or restart (default: strategy under [upgrade], else auto)")
 	f.StringVar(&opts.Proxy.Driver, "proxy", "", "front proxy for the proxy strategy: caddy, nginx or none (default: proxy under [upgrade])")
@@ -215,7 +219,7 @@ Refuses, with the reason, when there is nothing to roll back to.
 Exit status: 0 rolled back, 2 refused, 3 the rollback stopped (see status).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
+			opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
 			opts.Logger = g.logger()
 			if !asJSON {
 				opts.Out = cmd.ErrOrStderr()
@@ -238,56 +242,47 @@ Exit status: 0 rolled back, 2 refused, 3 the rollback stopped (see status).`,
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var (
-		opts   orchestrator.StatusOptions
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var opts orchestrator.StatusOptions
+	cmd := readCmd(g, &cobra.Command{
 		Use:   "status",
 		Short: "Show the running server and any unfinished upgrade",
 		Long: `Show the running server (version, pid, address, capabilities), the
 strategy run would use, whether a ten-upgrade is working now, and any
 unfinished upgrade: where it stopped, each step's state, and the commands
 that finish it.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
-			rep, err := orchestrator.Status(cmd.Context(), opts)
-			if err != nil {
-				return &cli.ExitError{Code: 2, Err: err}
-			}
-			return writeReport(cmd, rep, asJSON, 0)
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state-dir", "", "journal, backups and logs (default: state_dir under [upgrade], else {data_dir}/upgrade)")
-	f.StringVar(&opts.Proxy, "proxy", "", "front proxy (default: proxy under [upgrade])")
-	f.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	}, &opts, orchestrator.Status, "journal, backups and logs (default: state_dir under [upgrade], else {data_dir}/upgrade)", "status")
+	cmd.Flags().StringVar(&opts.Proxy, "proxy", "", "front proxy (default: proxy under [upgrade])")
 	return cmd
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
-	var (
-		opts   orchestrator.StatusOptions
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var opts orchestrator.StatusOptions
+	cmd := readCmd(g, &cobra.Command{
 		Use:   "history",
 		Short: "List past upgrades",
 		Long:  `List the recorded upgrades, newest first: from, to, strategy, duration, result and failed requests when known.`,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Check.Config, opts.Check.DataDir = g.config, g.dataDir
-			rep, err := orchestrator.History(cmd.Context(), opts)
-			if err != nil {
-				return &cli.ExitError{Code: 2, Err: err}
-			}
-			return writeReport(cmd, rep, asJSON, 0)
-		},
+	}, &opts, orchestrator.History, "journal location (default: state_dir under [upgrade], else {data_dir}/upgrade)", "history")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show only the most recent N upgrades")
+	return cmd
+}
+
+// readCmd completes cmd as a command that only reads the state directory
+// (status, history) and prints the report read returns, described as what
+// in --json's help. The caller adds its own flags to opts.
+func readCmd[R writer](g *globals, cmd *cobra.Command, opts *orchestrator.StatusOptions,
+	read func(context.Context, orchestrator.StatusOptions) (R, error), stateDirHelp, what string) *cobra.Command {
+	var asJSON bool
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		opts.Check.Config, opts.Check.DataDir = g.Config, g.DataDir
+		rep, err := read(cmd.Context(), *opts)
+		if err != nil {
+			return &cli.ExitError{Code: 2, Err: err}
+		}
+		return writeReport(cmd, rep, asJSON, 0)
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state-dir", "", "journal location (default: state_dir under [upgrade], else {data_dir}/upgrade)")
-	f.IntVar(&opts.Limit, "limit", 0, "show only the most recent N upgrades")
-	f.BoolVar(&asJSON, "json", false, "print the history as JSON")
+	f.StringVar(&opts.StateDir, "state-dir", "", stateDirHelp)
+	f.BoolVar(&asJSON, "json", false, "print the "+what+" as JSON")
 	return cmd
 }

@@ -61,7 +61,7 @@ Exit status: 0 updated or already up to date, 1 refused or failed
 			if err := release.CheckTo(opts.To); err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
 			}
-			opts.Config = g.config
+			opts.Config = g.Config
 			opts.Token = os.Getenv("GITHUB_TOKEN")
 			opts.Logger = g.logger()
 			if !asJSON {

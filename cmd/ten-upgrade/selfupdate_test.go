@@ -18,6 +18,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/lockfile"
 	"github.com/tenement/ten/orchestrator/release"
 	rt "github.com/tenement/ten/orchestrator/release/releasetest"
@@ -99,6 +100,14 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 	rel := func(t *testing.T, version string, upgrader []byte, key minisign.PrivateKey) *rt.Release {
 		return &rt.Release{Tag: "v" + version, Name: "ten " + version, Assets: build(version, upgrader, key).Assets(t)}
 	}
+	// only publishes one release; v1AndV2 publishes 0.1.0 and 0.2.0, each
+	// with its own ten-upgrade.
+	only := func(version string, upgrader []byte, key minisign.PrivateKey) func(t *testing.T) []*rt.Release {
+		return func(t *testing.T) []*rt.Release { return []*rt.Release{rel(t, version, upgrader, key)} }
+	}
+	v1AndV2 := func(t *testing.T) []*rt.Release {
+		return []*rt.Release{rel(t, "0.1.0", bin1, priv), rel(t, "0.2.0", bin2, priv)}
+	}
 	asset2 := build("0.2.0", nil, priv).AssetName()
 	keyID := release.KeyID(pub.ID())
 
@@ -119,11 +128,9 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 		wantVersion string
 	}{
 		{
-			name:      "latest from [upgrade] repo",
-			installed: bin1,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.1.0", bin1, priv), rel(t, "0.2.0", bin2, priv)}
-			},
+			name:        "latest from [upgrade] repo",
+			installed:   bin1,
+			releases:    v1AndV2,
 			config:      true,
 			args:        []string{"--github-api", "API"},
 			want:        []string{"ten-upgrade 0.1.0 -> 0.2.0", "release v0.2.0 of " + repo, asset2, "signed by key " + keyID},
@@ -145,23 +152,19 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 		{
 			name:      "already up to date",
 			installed: bin2,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.1.0", bin1, priv), rel(t, "0.2.0", bin2, priv)}
-			},
-			config: true,
-			args:   []string{"--github-api", "API", "--to", "latest"},
-			want:   []string{"ten-upgrade 0.2.0", "already up to date", "release v0.2.0", "nothing changed"},
+			releases:  v1AndV2,
+			config:    true,
+			args:      []string{"--github-api", "API", "--to", "latest"},
+			want:      []string{"ten-upgrade 0.2.0", "already up to date", "release v0.2.0", "nothing changed"},
 		},
 		{
 			name:      "downgrade",
 			installed: bin2,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.1.0", bin1, priv), rel(t, "0.2.0", bin2, priv)}
-			},
-			config:   true,
-			args:     []string{"--github-api", "API", "--to", "0.1.0"},
-			wantCode: 1,
-			want:     []string{"release v0.1.0 of " + repo + " is older than ten-upgrade 0.2.0", "refusing a downgrade"},
+			releases:  v1AndV2,
+			config:    true,
+			args:      []string{"--github-api", "API", "--to", "0.1.0"},
+			wantCode:  1,
+			want:      []string{"release v0.1.0 of " + repo + " is older than ten-upgrade 0.2.0", "refusing a downgrade"},
 		},
 		{
 			name:      "tampered archive",
@@ -180,45 +183,37 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 		{
 			name:      "checksums.txt signed by another key",
 			installed: bin1,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.2.0", bin2, otherPriv)}
-			},
-			config:   true,
-			args:     []string{"--github-api", "API"},
-			wantCode: 1,
-			want:     []string{"checksums.txt: signed by key", "but the pinned public key is " + keyID},
+			releases:  only("0.2.0", bin2, otherPriv),
+			config:    true,
+			args:      []string{"--github-api", "API"},
+			wantCode:  1,
+			want:      []string{"checksums.txt: signed by key", "but the pinned public key is " + keyID},
 		},
 		{
 			name:      "no public key",
 			installed: bin1,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.2.0", bin2, priv)}
-			},
-			args:     []string{"--github-api", "API", "--repo", repo},
-			wantCode: 1,
-			want:     []string{"refusing to install a release of " + repo + " without a pinned public key", "--public-key"},
+			releases:  only("0.2.0", bin2, priv),
+			args:      []string{"--github-api", "API", "--repo", repo},
+			wantCode:  1,
+			want:      []string{"refusing to install a release of " + repo + " without a pinned public key", "--public-key"},
 		},
 		{
 			name:      "archive without ten-upgrade",
 			installed: bin1,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.2.0", nil, priv)}
-			},
-			config:   true,
-			args:     []string{"--github-api", "API"},
-			wantCode: 1,
-			want:     []string{asset2 + ": no file named ten-upgrade in the archive"},
+			releases:  only("0.2.0", nil, priv),
+			config:    true,
+			args:      []string{"--github-api", "API"},
+			wantCode:  1,
+			want:      []string{asset2 + ": no file named ten-upgrade in the archive"},
 		},
 		{
 			name:      "tag and binary disagree",
 			installed: bin1,
-			releases: func(t *testing.T) []*rt.Release {
-				return []*rt.Release{rel(t, "0.3.0", bin2, priv)}
-			},
-			config:   true,
-			args:     []string{"--github-api", "API"},
-			wantCode: 1,
-			want:     []string{"release v0.3.0 holds ten-upgrade 0.2.0", "disagree"},
+			releases:  only("0.3.0", bin2, priv),
+			config:    true,
+			args:      []string{"--github-api", "API"},
+			wantCode:  1,
+			want:      []string{"release v0.3.0 holds ten-upgrade 0.2.0", "disagree"},
 		},
 		{
 			name:      "no repository",
@@ -335,19 +330,15 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 // once made, as lock files must.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, e := range entries {
-		if e.Name() == ".ten-upgrade.lock" {
-			if b, _ := os.ReadFile(filepath.Join(dir, e.Name())); len(b) != 0 {
+	for _, name := range testfs.Names(t, dir) {
+		if name == ".ten-upgrade.lock" {
+			if b := testfs.Read(t, filepath.Join(dir, name)); len(b) != 0 {
 				t.Errorf("the lock file still names a holder: %q", b)
 			}
 			continue
 		}
-		names = append(names, e.Name())
+		names = append(names, name)
 	}
 	return names
 }

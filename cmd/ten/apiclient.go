@@ -22,14 +22,14 @@ func (g *globals) apiClient() (*client.Client, error) {
 			return nil, err
 		}
 	}
-	return client.New(g.server, token), nil
+	return client.New(g.Server, token), nil
 }
 
 // tokenDataDir is where the saved token lives: --data-dir, else
 // $TENEMENT_DATA_DIR, else the configuration's data_dir.
 func (g *globals) tokenDataDir() (string, error) {
-	if g.dataDir != "" {
-		return g.dataDir, nil
+	if g.DataDir != "" {
+		return g.DataDir, nil
 	}
 	if d := os.Getenv(config.EnvDataDir); d != "" {
 		return d, nil

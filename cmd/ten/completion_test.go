@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tenement/ten/internal/cli/clitest"
 )
 
 // With TEN_TEST_RUN_AS_TEN set, the test binary is the ten CLI, so shell
@@ -19,53 +21,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// runTen runs ten in-process and returns its exit status, stdout and
+// stderr.
 func runTen(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := run(args, &out, &errOut)
-	return code, out.String(), errOut.String()
+	return clitest.Run(t, run, args...)
 }
 
 func TestCompletionScripts(t *testing.T) {
-	for _, tt := range []struct {
-		shell string
-		want  []string
-	}{
-		{"bash", []string{"# bash completion V2 for ten", "__start_ten()", "complete -o default -F __start_ten ten"}},
-		{"zsh", []string{"#compdef ten\n", "compdef _ten ten"}},
-		{"fish", []string{"# fish completion for ten", "complete -c ten "}},
-		{"powershell", []string{"Register-ArgumentCompleter", "-CommandName 'ten'"}},
-	} {
-		t.Run(tt.shell, func(t *testing.T) {
-			code, out, errOut := runTen(t, "completion", tt.shell)
-			if code != 0 || errOut != "" {
-				t.Fatalf("ten completion %s: exit %d, stderr %q", tt.shell, code, errOut)
-			}
-			if len(out) < 1000 {
-				t.Fatalf("ten completion %s printed only %d bytes:\n%s", tt.shell, len(out), out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("ten completion %s lacks %q", tt.shell, w)
-				}
-			}
-		})
-	}
+	clitest.CompletionScripts(t, "ten", run, map[string][]string{
+		"bash":       {"# bash completion V2 for ten", "__start_ten()", "complete -o default -F __start_ten ten"},
+		"zsh":        {"#compdef ten\n", "compdef _ten ten"},
+		"fish":       {"# fish completion for ten", "complete -c ten "},
+		"powershell": {"Register-ArgumentCompleter", "-CommandName 'ten'"},
+	})
 }
 
 // The scripts ask `ten __complete` at completion time; it must know the
 // subcommands and their flags.
 func TestDynamicCompletion(t *testing.T) {
-	_, out, _ := runTen(t, "__complete", "")
-	for _, sub := range []string{"serve", "spawn", "ps", "config", "migrate", "completion"} {
-		if !strings.Contains(out, "\n"+sub+"\t") && !strings.HasPrefix(out, sub+"\t") {
-			t.Errorf("`ten __complete ''` does not offer %q:\n%s", sub, out)
-		}
-	}
-	_, out, _ = runTen(t, "__complete", "serve", "--ha")
-	if !strings.Contains(out, "--handoff-timeout") {
-		t.Errorf("`ten __complete serve --ha` does not offer --handoff-timeout:\n%s", out)
-	}
+	clitest.DynamicCompletion(t, "ten", run,
+		[]string{"serve", "spawn", "ps", "config", "migrate", "completion"},
+		[]string{"serve", "--ha"}, "--handoff-timeout")
 }
 
 // The bash script, sourced into a real bash, completes `ten se` to `serve`

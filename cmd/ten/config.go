@@ -19,7 +19,7 @@ func (g *globals) configPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := config.Discover(g.config, os.Getenv, cwd)
+	path, err := config.Discover(g.Config, os.Getenv, cwd)
 	if errors.Is(err, config.ErrNotFound) {
 		return "", fmt.Errorf("no tenement.toml found in %s or its parents: pass --config FILE, set TENEMENT_CONFIG, or create one with `ten init`", cwd)
 	}
@@ -43,7 +43,7 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if config.HasErrors(diags) {
 		return nil, fmt.Errorf("%s has errors; run `ten config --check` for details", path)
 	}
-	cfg.OverrideDataDir(g.dataDir, os.Getenv)
+	cfg.OverrideDataDir(g.DataDir, os.Getenv)
 	return cfg, nil
 }
 
@@ -84,7 +84,7 @@ status: 0 valid, 1 errors, 3 warnings only and --strict given.`,
 			if err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
 			}
-			rep := admin.CheckConfig(path, g.dataDir, os.Getenv)
+			rep := admin.CheckConfig(path, g.DataDir, os.Getenv)
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")

@@ -10,7 +10,7 @@ import (
 // cannot be split, with its file, line and key and how to fix it.
 func TestConfigCheckReportsUnterminatedQuote(t *testing.T) {
 	path := writeConfig(t, "[service.web]\ncommand = \"python3 -c 'print(1)\"\n")
-	code, out, stderr := runCLI(t, "config", "--check", "--config", path)
+	code, out, stderr := runTen(t, "config", "--check", "--config", path)
 	all := out + stderr
 	if code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", code, all)

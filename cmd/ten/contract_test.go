@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,14 +12,6 @@ import (
 	"github.com/tenement/ten/version"
 )
 
-// runCLI runs ten in-process and returns its exit status, stdout and stderr.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
-	return code, out.String(), errb.String()
-}
-
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tenement.toml")
@@ -31,14 +22,14 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestVersionFlagPrintsTenAndVersion(t *testing.T) {
-	code, out, _ := runCLI(t, "--version")
+	code, out, _ := runTen(t, "--version")
 	if code != 0 || out != "ten "+version.Version+"\n" {
 		t.Fatalf("ten --version = %d %q, want 0 %q", code, out, "ten "+version.Version+"\n")
 	}
 }
 
 func TestVersionJSONContract(t *testing.T) {
-	code, out, stderr := runCLI(t, "version", "--json")
+	code, out, stderr := runTen(t, "version", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -86,7 +77,7 @@ func TestConfigCheckJSONAndExitCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.body)
 			args := append([]string{"config", "--check", "--json", "--config", path}, tt.args...)
-			code, out, stderr := runCLI(t, args...)
+			code, out, stderr := runTen(t, args...)
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d (stdout %s, stderr %s)", code, tt.wantCode, out, stderr)
 			}
@@ -112,7 +103,7 @@ func TestConfigCheckJSONAndExitCodes(t *testing.T) {
 
 func TestConfigCheckReportsLineOfUnknownKey(t *testing.T) {
 	path := writeConfig(t, "[settings]\ndata_dir = \"/tmp/x\"\n\n[service.api]\ncommand = \"./api\"\nhelth = \"/health\"\n")
-	_, out, _ := runCLI(t, "config", "--check", "--json", "--config", path)
+	_, out, _ := runTen(t, "config", "--check", "--json", "--config", path)
 	var rep compat.ConfigReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
@@ -133,7 +124,7 @@ func TestConfigCheckDataDirOverride(t *testing.T) {
 		{[]string{"--data-dir", "/from/flag"}, "/from/flag"},
 	} {
 		args := append([]string{"config", "--check", "--json", "--config", path}, tt.args...)
-		_, out, _ := runCLI(t, args...)
+		_, out, _ := runTen(t, args...)
 		var rep struct {
 			Effective struct {
 				Settings struct {
@@ -152,7 +143,7 @@ func TestConfigCheckDataDirOverride(t *testing.T) {
 
 func TestConfigPrintsServicesSorted(t *testing.T) {
 	path := writeConfig(t, "[service.zeta]\ncommand = \"./z\"\n[service.alpha]\ncommand = \"./a\"\n")
-	code, out, stderr := runCLI(t, "config", "--config", path)
+	code, out, stderr := runTen(t, "config", "--config", path)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -163,7 +154,7 @@ func TestConfigPrintsServicesSorted(t *testing.T) {
 }
 
 func TestMissingConfigIsAClearError(t *testing.T) {
-	code, _, stderr := runCLI(t, "config", "--check", "--config", filepath.Join(t.TempDir(), "nope.toml"))
+	code, _, stderr := runTen(t, "config", "--check", "--config", filepath.Join(t.TempDir(), "nope.toml"))
 	if code != 2 || !strings.Contains(stderr, "nope.toml") {
 		t.Fatalf("exit %d, stderr %q: want 2 naming the file", code, stderr)
 	}
@@ -172,7 +163,7 @@ func TestMissingConfigIsAClearError(t *testing.T) {
 func TestMigrateJSON(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tenement.db")
 
-	code, out, stderr := runCLI(t, "migrate", "--db", db, "--dry-run", "--json")
+	code, out, stderr := runTen(t, "migrate", "--db", db, "--dry-run", "--json")
 	if code != 0 {
 		t.Fatalf("dry run exit %d: %s", code, stderr)
 	}
@@ -183,7 +174,7 @@ func TestMigrateJSON(t *testing.T) {
 		t.Fatalf("dry run created %s", db)
 	}
 
-	code, out, stderr = runCLI(t, "migrate", "--db", db, "--json")
+	code, out, stderr = runTen(t, "migrate", "--db", db, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -195,7 +186,7 @@ func TestMigrateJSON(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 
-	code, out, _ = runCLI(t, "migrate", "--data-dir", filepath.Dir(db), "--json")
+	code, out, _ = runTen(t, "migrate", "--data-dir", filepath.Dir(db), "--json")
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("second run: exit %d, %v", code, err)
 	}
@@ -215,7 +206,7 @@ func TestDeployRefusesOutOfRangeNumbers(t *testing.T) {
 		{[]string{"deploy", "api:v2", "--timeout", "0"}, "invalid --timeout 0: must be between 1 and 3600 seconds"},
 		{[]string{"deploy", "api:v2", "--weight", "101"}, "invalid --weight 101: must be between 0 and 100"},
 	} {
-		code, _, stderr := runCLI(t, append(tt.args, "--server", "http://127.0.0.1:1", "--token", "x")...)
+		code, _, stderr := runTen(t, append(tt.args, "--server", "http://127.0.0.1:1", "--token", "x")...)
 		if code != 2 || !strings.Contains(stderr, tt.want) {
 			t.Errorf("ten %v: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
 		}

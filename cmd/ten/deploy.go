@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenement/ten/internal/cli"
 	"github.com/tenement/ten/runtime/api"
+	"github.com/tenement/ten/runtime/client"
 )
 
 func newDeployCmd(g *globals) *cobra.Command {
@@ -29,15 +29,9 @@ ten route.`,
   ten route api --from v1 --to v2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service := args[0]
-			if s, v, ok := strings.Cut(service, ":"); ok {
-				if version != "" && version != v {
-					return &cli.ExitError{Code: 2, Err: fmt.Errorf("version given twice: %q and --version %q", v, version)}
-				}
-				service, version = s, v
-			}
-			if version == "" {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing version: ten deploy %s --version VERSION", service)}
+			service, version, err := splitArg(args[0], version, "version", "version", "ten deploy %s --version VERSION")
+			if err != nil {
+				return err
 			}
 			if err := api.CheckWeight("--weight", int64(weight)); err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
@@ -45,18 +39,12 @@ ten route.`,
 			if err := api.CheckDeployTimeout("--timeout", int64(timeout)); err != nil {
 				return &cli.ExitError{Code: 2, Err: err}
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Duration(timeout+10)*time.Second)
-			defer cancel()
-			res, err := c.Deploy(ctx, api.DeployRequest{Process: service, Version: version, Weight: &weight, Timeout: &timeout})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deployed %s (%s, weight %d)\n", res.Instance, res.Status, res.Weight)
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout+10)*time.Second)
+				defer cancel()
+				res, err := c.Deploy(ctx, api.DeployRequest{Process: service, Version: version, Weight: &weight, Timeout: &timeout})
+				return fmt.Sprintf("Deployed %s (%s, weight %d)\n", res.Instance, res.Status, res.Weight), err
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -78,19 +66,13 @@ instance in rotation. Both instances keep running.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from == "" || to == "" {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("route needs --from and --to")}
+				return usageError("route needs --from and --to")
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.Route(cmd.Context(), args[0], from, to)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Routed %s: %s (weight %d) -> %s (weight %d)\n",
-				args[0], res.FromInstance, res.FromWeight, res.ToInstance, res.ToWeight)
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				res, err := c.Route(ctx, args[0], from, to)
+				return fmt.Sprintf("Routed %s: %s (weight %d) -> %s (weight %d)\n",
+					args[0], res.FromInstance, res.FromWeight, res.ToInstance, res.ToWeight), err
+			})
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "version that loses the traffic")

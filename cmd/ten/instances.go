@@ -3,39 +3,84 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tenement/ten/internal/cli"
+	"github.com/tenement/ten/runtime/api"
 	"github.com/tenement/ten/runtime/client"
 )
+
+// usageError is a mistake on the command line: exit status 2.
+func usageError(format string, a ...any) error {
+	return &cli.ExitError{Code: 2, Err: fmt.Errorf(format, a...)}
+}
 
 // instanceArg checks that s is "service:id".
 func instanceArg(s string) (string, error) {
 	service, id, ok := strings.Cut(s, ":")
 	if !ok || service == "" || id == "" {
-		return "", &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid instance %q: expected service:id, e.g. api:prod", s)}
+		return "", usageError("invalid instance %q: expected service:id, e.g. api:prod", s)
 	}
 	return s, nil
 }
 
-// onInstance is the RunE of a command acting on one SERVICE:ID through the
-// API: it checks the argument and connects before calling act.
-func onInstance(g *globals, act func(ctx context.Context, c *client.Client, name string, out io.Writer) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		name, err := instanceArg(args[0])
-		if err != nil {
-			return err
+// splitArg reads "SERVICE:VALUE" or SERVICE with the value of --flag
+// (spawn's --id, deploy's --id); given both ways, the values must agree.
+// what names the value in errors, usage shows the command with a %s for
+// the service.
+func splitArg(arg, flagValue, flag, what, usage string) (service, value string, err error) {
+	service, value = arg, flagValue
+	if s, v, ok := strings.Cut(arg, ":"); ok {
+		if value != "" && value != v {
+			return "", "", usageError("%s given twice: %q and --%s %q", what, v, flag, value)
 		}
-		c, err := g.apiClient()
-		if err != nil {
-			return err
-		}
-		return act(cmd.Context(), c, name, cmd.OutOrStdout())
+		service, value = s, v
 	}
+	if value == "" {
+		return "", "", usageError("missing %s: "+usage, what, service)
+	}
+	return service, value, nil
+}
+
+// callAPI connects to the server, makes one call and prints what it
+// reports.
+func callAPI(cmd *cobra.Command, g *globals, call func(ctx context.Context, c *client.Client) (string, error)) error {
+	c, err := g.apiClient()
+	if err != nil {
+		return err
+	}
+	report, err := call(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(cmd.OutOrStdout(), report)
+	return nil
+}
+
+// instanceCmd is `ten VERB SERVICE:ID`: one API call on one instance, whose
+// report is printed when it succeeds.
+func instanceCmd(g *globals, verb, short string, call func(ctx context.Context, c *client.Client, name string) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:     verb + " SERVICE:ID",
+		Short:   short,
+		Example: "  ten " + verb + " api:prod",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := instanceArg(args[0])
+			if err != nil {
+				return err
+			}
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) { return call(ctx, c, name) })
+		},
+	}
+}
+
+// started reports a spawned or restarted instance and where it listens.
+func started(verb string, res api.SpawnResponse) string {
+	return fmt.Sprintf("%s %s\nListen: %s\n", verb, res.Instance, res.Socket)
 }
 
 func newSpawnCmd(g *globals) *cobra.Command {
@@ -47,28 +92,14 @@ func newSpawnCmd(g *globals) *cobra.Command {
   ten spawn api:prod`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			service := args[0]
-			if s, i, ok := strings.Cut(service, ":"); ok {
-				if id != "" && id != i {
-					return &cli.ExitError{Code: 2, Err: fmt.Errorf("instance id given twice: %q and --id %q", i, id)}
-				}
-				service, id = s, i
-			}
-			if id == "" {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("missing instance id: ten spawn %s --id ID", service)}
-			}
-			c, err := g.apiClient()
+			service, id, err := splitArg(args[0], id, "id", "instance id", "ten spawn %s --id ID")
 			if err != nil {
 				return err
 			}
-			res, err := c.Spawn(cmd.Context(), service, id)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Spawned %s\n", res.Instance)
-			fmt.Fprintf(out, "Listen: %s\n", res.Socket)
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				res, err := c.Spawn(ctx, service, id)
+				return started("Spawned", res), err
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&id, "id", "i", "", "instance id")
@@ -76,37 +107,23 @@ func newSpawnCmd(g *globals) *cobra.Command {
 }
 
 func newStopCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "stop SERVICE:ID",
-		Short:   "Stop a running instance",
-		Example: "  ten stop api:prod",
-		Args:    cobra.ExactArgs(1),
-		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
-			if err := c.Stop(ctx, name); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "Stopped %s\n", name)
-			return nil
-		}),
-	}
+	return instanceCmd(g, "stop", "Stop a running instance", func(ctx context.Context, c *client.Client, name string) (string, error) {
+		return "Stopped " + name + "\n", c.Stop(ctx, name)
+	})
 }
 
 func newRestartCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "restart SERVICE:ID",
-		Short:   "Restart an instance",
-		Example: "  ten restart api:prod",
-		Args:    cobra.ExactArgs(1),
-		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
-			res, err := c.Restart(ctx, name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "Restarted %s\n", res.Instance)
-			fmt.Fprintf(out, "Listen: %s\n", res.Socket)
-			return nil
-		}),
-	}
+	return instanceCmd(g, "restart", "Restart an instance", func(ctx context.Context, c *client.Client, name string) (string, error) {
+		res, err := c.Restart(ctx, name)
+		return started("Restarted", res), err
+	})
+}
+
+func newHealthCmd(g *globals) *cobra.Command {
+	return instanceCmd(g, "health", "Check the health of an instance now", func(ctx context.Context, c *client.Client, name string) (string, error) {
+		res, err := c.Health(ctx, name)
+		return fmt.Sprintf("%s: %s\n", res.Instance, res.Health), err
+	})
 }
 
 func newPsCmd(g *globals) *cobra.Command {
@@ -131,23 +148,6 @@ request, health (or state, when not running) and routing weight.`,
 	}
 }
 
-func newHealthCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "health SERVICE:ID",
-		Short:   "Check the health of an instance now",
-		Example: "  ten health api:prod",
-		Args:    cobra.ExactArgs(1),
-		RunE: onInstance(g, func(ctx context.Context, c *client.Client, name string, out io.Writer) error {
-			res, err := c.Health(ctx, name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "%s: %s\n", res.Instance, res.Health)
-			return nil
-		}),
-	}
-}
-
 func newWeightCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "weight SERVICE:ID WEIGHT",
@@ -166,18 +166,12 @@ proportion to their weights; weight 0 takes an instance out of rotation
 			}
 			w, err := strconv.Atoi(args[1])
 			if err != nil || w < 0 || w > 100 {
-				return &cli.ExitError{Code: 2, Err: fmt.Errorf("invalid weight %q: must be an integer between 0 and 100", args[1])}
+				return usageError("invalid weight %q: must be an integer between 0 and 100", args[1])
 			}
-			c, err := g.apiClient()
-			if err != nil {
-				return err
-			}
-			res, err := c.SetWeight(cmd.Context(), name, w)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Set %s weight to %d\n", res.Instance, res.Weight)
-			return nil
+			return callAPI(cmd, g, func(ctx context.Context, c *client.Client) (string, error) {
+				res, err := c.SetWeight(ctx, name, w)
+				return fmt.Sprintf("Set %s weight to %d\n", res.Instance, res.Weight), err
+			})
 		},
 	}
 }

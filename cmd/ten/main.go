@@ -14,10 +14,8 @@ import (
 
 // globals are the flags every subcommand shares, named as in tenement.
 type globals struct {
-	server  string
-	token   string
-	dataDir string
-	config  string
+	cli.Installation
+	token string
 }
 
 func main() {
@@ -31,26 +29,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func newRootCmd() *cobra.Command {
 	g := &globals{}
-	root := &cobra.Command{
-		Use:   "ten",
-		Short: "Process hypervisor: one process per tenant, routed by subdomain",
-		Long: `ten runs one process per tenant and routes {id}.{service}.{domain} to it.
+	root := cli.NewRoot("ten", "Process hypervisor: one process per tenant, routed by subdomain", `ten runs one process per tenant and routes {id}.{service}.{domain} to it.
 It restarts crashed tenants, stops idle ones and wakes them on the next
 request, keeps its state in SQLite and is managed over a REST API.
 
 Configuration is read from --config, else $TENEMENT_CONFIG, else the first
-tenement.toml found in the working directory or its parents.`,
-		Version:       version.Version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetVersionTemplate("ten {{.Version}}\n")
+tenement.toml found in the working directory or its parents.`, version.Version)
 
+	g.Installation.AddFlags(root)
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.server, "server", envOr("TENEMENT_SERVER", "http://127.0.0.1:8080"), "URL of the running ten server (env TENEMENT_SERVER)")
 	pf.StringVar(&g.token, "token", os.Getenv("TENEMENT_TOKEN"), "API token (env TENEMENT_TOKEN; default: {data_dir}/api_token)")
-	pf.StringVar(&g.dataDir, "data-dir", "", "data directory, overrides [settings] data_dir (env TENEMENT_DATA_DIR)")
-	pf.StringVar(&g.config, "config", "", "path to tenement.toml (env TENEMENT_CONFIG)")
 
 	root.AddCommand(
 		newVersionCmd(),
@@ -72,11 +60,4 @@ tenement.toml found in the working directory or its parents.`,
 		newInstallCmd(g),
 	)
 	return root
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -32,7 +32,7 @@ the plan is printed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := dbPath
 			if path == "" {
-				dir := g.dataDir
+				dir := g.DataDir
 				if dir == "" {
 					cfg, err := g.loadConfig()
 					if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tenement/ten/internal/cli"
-	"github.com/tenement/ten/orchestrator/fsutil"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/runtime/scaffold"
 )
 

@@ -26,7 +26,7 @@ func TestServeRejectsBadTLSFlags(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			args := append([]string{"serve", "--config", cfg, "--data-dir", dataDir, "--port", "0", "--host", "127.0.0.1"}, tt.args...)
-			code, _, stderr := runCLI(t, args...)
+			code, _, stderr := runTen(t, args...)
 			if code != 2 || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
 			}

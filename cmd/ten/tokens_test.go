@@ -20,7 +20,7 @@ func TestTokenGenRefusesInvalidTenant(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := writeConfig(t, "[settings]\ndata_dir = \""+data+"\"\n\n[service.api]\ncommand = \"./api\"\n")
-	if code, _, stderr := runCLI(t, "--config", cfg, "token-gen"); code != 0 {
+	if code, _, stderr := runTen(t, "--config", cfg, "token-gen"); code != 0 {
 		t.Fatalf("token-gen: exit %d: %s", code, stderr)
 	}
 	snapshot := func() map[string][]byte {
@@ -40,7 +40,7 @@ func TestTokenGenRefusesInvalidTenant(t *testing.T) {
 	}
 	before := snapshot()
 	for _, tenant := range []string{"", "a/b", "-x", "web:alice", "../upgrade", strings.Repeat("a", 64)} {
-		code, out, stderr := runCLI(t, "--config", cfg, "token-gen", "--tenant", tenant)
+		code, out, stderr := runTen(t, "--config", cfg, "token-gen", "--tenant", tenant)
 		if code != 2 || out != "" || !strings.Contains(stderr, "--tenant") || !strings.Contains(stderr, names.Rule) {
 			t.Errorf("token-gen --tenant %q = %d %q %q, want exit 2 naming the rule", tenant, code, out, stderr)
 		}
@@ -54,7 +54,7 @@ func TestTokenGenRefusesInvalidTenant(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("files in the data dir: %d, before %d", len(after), len(before))
 	}
-	if code, out, stderr := runCLI(t, "--config", cfg, "token-gen", "--tenant", "alice"); code != 0 || !strings.Contains(out, "for tenant alice") {
+	if code, out, stderr := runTen(t, "--config", cfg, "token-gen", "--tenant", "alice"); code != 0 || !strings.Contains(out, "for tenant alice") {
 		t.Errorf("token-gen --tenant alice = %d %q %q", code, out, stderr)
 	}
 }
@@ -79,7 +79,7 @@ func TestStateFilesPrivateWhenCreatedByTokenGenAndMigrate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
-			if code, _, stderr := runCLI(t, tc.args(data)...); code != 0 {
+			if code, _, stderr := runTen(t, tc.args(data)...); code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			entries, err := os.ReadDir(data)

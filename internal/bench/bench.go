@@ -69,11 +69,11 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, fmt.Errorf("runs: %d, want at least 1", o.Runs)
 	}
 	began := time.Now()
-	work, b, done, err := setup(ctx, o.Stdout, o.Work, o.Keep)
+	work, b, remove, err := setup(ctx, o.Stdout, o.Work, o.Keep)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer remove()
 	var runs [][]*Row
 	for i := 1; i <= o.Runs; i++ {
 		fmt.Fprintf(o.Stdout, "\n==> run %d of %d\n", i, o.Runs)
@@ -139,9 +139,9 @@ func failures(runs [][]*Row) []string {
 	return bad
 }
 
-// setup makes the work directory and builds the binaries into it; done
-// deletes the directory unless keep.
-func setup(ctx context.Context, stdout io.Writer, work string, keep bool) (dir string, b *bins, done func(), err error) {
+// setup makes the work directory and builds the binaries into it; remove
+// deletes the directory, unless keep asks to leave it for a look.
+func setup(ctx context.Context, stdout io.Writer, work string, keep bool) (dir string, b *bins, remove func(), err error) {
 	if work, err = makeWorkDir(work); err != nil {
 		return "", nil, nil, err
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/site"
 )
 
@@ -119,16 +119,11 @@ func printSummary(w0 io.Writer, sum []SummaryRow, runs int) {
 // without it.
 func machine(ctx context.Context) map[string]string {
 	m := map[string]string{"goos": runtime.GOOS, "goarch": runtime.GOARCH, "cpus": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				m["cpu"] = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
-				break
-			}
-		}
+	if cpu := proc.CPUModel(); cpu != "" {
+		m["cpu"] = cpu
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		m["memory"] = strings.Join(strings.Fields(strings.SplitN(string(b), "\n", 2)[0])[1:], " ")
+	if mem := proc.MemTotal(); mem != "" {
+		m["memory"] = mem
 	}
 	if out, err := exec.CommandContext(ctx, "uname", "-sr").Output(); err == nil {
 		m["kernel"] = strings.TrimSpace(string(out))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/loadgen"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/site"
 )
 
@@ -96,11 +97,11 @@ func (r *SoakReport) print(w io.Writer) {
 // interrupted, as a partial one would suggest leaks that are not there.
 func soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 	began := time.Now()
-	work, b, done, err := setup(ctx, o.Stdout, o.Work, o.Keep)
+	work, b, remove, err := setup(ctx, o.Stdout, o.Work, o.Keep)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer remove()
 	s, err := newSite(ctx, b, filepath.Join(work, "soak"))
 	if err != nil {
 		return nil, err
@@ -265,12 +266,7 @@ func fdCount(pid int) int {
 // the name of the file.
 func fdKinds(pid int) map[string]int {
 	m := map[string]int{}
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	for _, e := range ents {
-		t, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
-		if err != nil {
-			continue
-		}
+	for _, t := range proc.FDs(pid) {
 		m[fdKind(t)]++
 	}
 	return m

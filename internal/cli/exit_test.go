@@ -33,3 +33,24 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+func TestEnvOr(t *testing.T) {
+	tests := []struct {
+		name, env, want string
+		set             bool
+	}{
+		{"unset", "", "default", false},
+		{"empty", "", "default", true},
+		{"set", "http://10.0.0.1:8080", "http://10.0.0.1:8080", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.set {
+				t.Setenv("TEN_CLI_TEST", tt.env)
+			}
+			if got := EnvOr("TEN_CLI_TEST", "default"); got != tt.want {
+				t.Errorf("EnvOr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -11,13 +11,11 @@
 package procmark
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // New returns a fresh mark "LC_NAME=random", to add to the environment of
@@ -31,21 +29,8 @@ func New(name string) string {
 // Find lists the live (not zombie) processes whose environment holds mark,
 // this process excluded.
 func Find(mark string) []int {
-	want := []byte("\x00" + mark + "\x00")
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), want) || !Alive(pid) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
+	ids, _ := proc.FindByEnv(mark) // none found without procfs
+	return proc.PIDs(ids)
 }
 
 // Kill SIGKILLs every process holding mark and the process groups they
@@ -65,13 +50,4 @@ func Kill(mark string) []int {
 
 // Alive reports whether pid is a running process, not a zombie waiting
 // for its parent.
-func Alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name, which may itself
-	// contain parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
-}
+func Alive(pid int) bool { return proc.Alive(pid) }

@@ -15,8 +15,6 @@ package releasebuild
 import (
 	"archive/tar"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,6 +24,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tenement/ten/orchestrator/release"
 )
 
 // Project is GoReleaser's project_name: the first part of every archive
@@ -209,24 +209,11 @@ func ChecksumFile(dir string, names []string) ([]byte, error) {
 	slices.Sort(sorted)
 	var b strings.Builder
 	for _, name := range sorted {
-		sum, err := fileSHA256(filepath.Join(dir, name))
+		sum, err := release.FileSHA256(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(&b, "%s  %s\n", sum, name)
 	}
 	return []byte(b.String()), nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

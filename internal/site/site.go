@@ -19,14 +19,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/tenement/ten/internal/fsutil"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/procmark"
-	"github.com/tenement/ten/orchestrator/fsutil"
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -251,10 +254,10 @@ func (s *Site) Processes() []int { return procmark.Find(s.Mark) }
 // CopyDB takes an online copy of the live database to dst, checks its
 // integrity and opens it read-only, so that the server need not stop.
 func (s *Site) CopyDB(ctx context.Context, dst string) (*store.DB, error) {
-	if err := store.BackupFile(ctx, filepath.Join(s.DataDir, store.FileName), dst); err != nil {
+	if err := sqlitefile.BackupFile(ctx, filepath.Join(s.DataDir, store.FileName), dst); err != nil {
 		return nil, fmt.Errorf("copy the database: %w", err)
 	}
-	if err := store.IntegrityCheck(ctx, dst); err != nil {
+	if err := sqlitefile.IntegrityCheck(ctx, dst); err != nil {
 		return nil, fmt.Errorf("database integrity: %w", err)
 	}
 	return store.Open(ctx, dst, store.Options{ReadOnly: true})
@@ -285,9 +288,8 @@ func Tail(s string, n int) string {
 func (s *Site) Servers() []int {
 	var out []int
 	for _, pid := range s.Processes() {
-		// A zombie's cmdline is empty: it serves no more.
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(b), "serve\x00") {
+		// A zombie's command line is empty: it serves no more.
+		if args, err := proc.Cmdline(pid); err == nil && slices.Contains(args, "serve") {
 			out = append(out, pid)
 		}
 	}

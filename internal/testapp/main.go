@@ -39,6 +39,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 func main() {
@@ -142,10 +144,8 @@ func logRequests(h http.Handler) http.Handler {
 // pid 1 or, as a group, every process. The tenant still sees the host's
 // /proc (ten mounts no new one), whose /proc/self names the host pid.
 func hostPID() int {
-	if s, err := os.Readlink("/proc/self"); err == nil {
-		if pid, err := strconv.Atoi(s); err == nil {
-			return pid
-		}
+	if pid, err := proc.HostPID(); err == nil {
+		return pid
 	}
 	return os.Getpid()
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tenement/ten/internal/fault"
 )
 
 // The crash tests re-run this test binary as a helper process that
@@ -72,7 +74,9 @@ func helper(mode string) int {
 		announce("locked")
 	}
 
-	testHook = func(point, step string) { stop(point + ":" + step) }
+	for _, point := range []string{"started", "done", "failed", "undoing", "undone"} {
+		fault.Set("journal."+point, func(step string) { stop(point + ":" + step) })
+	}
 	p := &testPlan{dir: os.Getenv("JOURNAL_PLAN"), fail: os.Getenv("JOURNAL_FAIL"), stop: stop}
 	var id int64
 	var steps []Step

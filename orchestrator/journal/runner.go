@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/tenement/ten/internal/fault"
 )
 
 // Action is one step of an upgrade plan: something to do, and how to undo
@@ -59,17 +61,6 @@ type Runner struct {
 	plan    map[string]Action
 	steps   []Step // this upgrade's steps as journaled
 	outputs map[string]json.RawMessage
-}
-
-// testHook, when set by tests, is called at each journaled boundary: after
-// a step is recorded started, done or failed, and after its undo is
-// recorded started or done.
-var testHook func(point, step string)
-
-func hook(point, step string) {
-	if testHook != nil {
-		testHook(point, step)
-	}
 }
 
 // ErrNoOutput is returned by Runner.Output for a step that is not done.
@@ -287,7 +278,7 @@ func (r *Runner) Resume(ctx context.Context, actions []Action, steps []Step) err
 			return err
 		}
 		r.steps[n-1].Attempts++
-		hook("started", s.Name)
+		fault.Point("journal.started", s.Name)
 		if err := r.do(ctx, a, n-1); err != nil {
 			return err
 		}
@@ -309,7 +300,7 @@ func (r *Runner) run(ctx context.Context, actions []Action, from int) error {
 			return r.abort(ctx, a.Name, err)
 		}
 		r.steps = append(r.steps, Step{UpgradeID: r.ID, Seq: seq, Name: a.Name, State: StepStarted, Attempts: 1})
-		hook("started", a.Name)
+		fault.Point("journal.started", a.Name)
 		if err := r.do(ctx, a, len(r.steps)-1); err != nil {
 			return err
 		}
@@ -345,7 +336,7 @@ func (r *Runner) do(ctx context.Context, a Action, i int) error {
 	s.State, s.Output = StepDone, output
 	r.outputs[a.Name] = output
 	log.Info("step done")
-	hook("done", a.Name)
+	fault.Point("journal.done", a.Name)
 	return nil
 }
 
@@ -356,7 +347,7 @@ func (r *Runner) fail(ctx context.Context, i int, err error) error {
 		return &RunError{ID: r.ID, Step: s.Name, Err: err, Rollback: jerr}
 	}
 	s.State, s.Error = StepFailed, err.Error()
-	hook("failed", s.Name)
+	fault.Point("journal.failed", s.Name)
 	return r.abort(ctx, s.Name, err)
 }
 
@@ -432,7 +423,7 @@ func (r *Runner) undo(ctx context.Context, steps []Step) (undone []string, err e
 			return undone, stop(err)
 		}
 		s.State = StepUndoing
-		hook("undoing", s.Name)
+		fault.Point("journal.undoing", s.Name)
 		if a := r.plan[s.Name]; a.Undo != nil {
 			if err := a.Undo(ctx, s.Output); err != nil {
 				log.Error("undo failed", "err", err)
@@ -449,7 +440,7 @@ func (r *Runner) undo(ctx context.Context, steps []Step) (undone []string, err e
 		s.State = StepUndone
 		undone = append(undone, s.Name)
 		log.Info("step undone")
-		hook("undone", s.Name)
+		fault.Point("journal.undone", s.Name)
 	}
 	return undone, nil
 }

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	procfs "github.com/tenement/ten/internal/proc" // "proc" names the tests' proxy processes
 )
 
 // NewCaddyAdmin returns the driver for a Caddy managed through its admin
@@ -365,23 +366,22 @@ func setCaddyUpstreams(h map[string]any, ups []string, s settings) {
 		return
 	}
 	if lb != nil {
-		delete(lb, "selection_policy")
-		delete(lb, "try_duration")
-		delete(lb, "try_interval")
-		if len(lb) == 0 {
-			delete(h, "load_balancing")
-		}
+		dropKeys(h, "load_balancing", lb, "selection_policy", "try_duration", "try_interval")
 	}
 	if active != nil {
-		delete(active, "uri")
-		delete(active, "interval")
-		delete(active, "timeout")
-		if len(active) == 0 {
-			delete(hc, "active")
-		}
-		if len(hc) == 0 {
-			delete(h, "health_checks")
-		}
+		dropKeys(hc, "active", active, "uri", "interval", "timeout")
+		dropKeys(h, "health_checks", hc)
+	}
+}
+
+// dropKeys deletes keys from m, and then m, found in parent under name,
+// once it is empty, so that what the driver set leaves no trace.
+func dropKeys(parent map[string]any, name string, m map[string]any, keys ...string) {
+	for _, k := range keys {
+		delete(m, k)
+	}
+	if len(m) == 0 {
+		delete(parent, name)
 	}
 }
 
@@ -416,14 +416,12 @@ func marshalJSON(v any) ([]byte, error) {
 // between are reset. Linux 5.14+ hands them to the new socket instead
 // when net.ipv4.tcp_migrate_req is 1.
 func caddyWarnings() []string {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req")
+	v, err := procfs.Sysctl("net.ipv4.tcp_migrate_req")
 	switch {
-	case err == nil && strings.TrimSpace(string(b)) == "0":
+	case err == nil && v == "0":
 		return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket); set `sysctl -w net.ipv4.tcp_migrate_req=1` (and in /etc/sysctl.d/) so the kernel hands them over to the new socket"}
-	case errors.Is(err, os.ErrNotExist):
-		if _, err := os.Stat("/proc/sys/net/ipv4"); err == nil {
-			return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket) and this kernel lacks net.ipv4.tcp_migrate_req (Linux 5.14+) to prevent it"}
-		}
+	case errors.Is(err, procfs.ErrNoSysctl):
+		return []string{"every caddy config change can reset a few new connections (caddy swaps its SO_REUSEPORT listening socket) and this kernel lacks net.ipv4.tcp_migrate_req (Linux 5.14+) to prevent it"}
 	}
 	return nil
 }

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // NewCaddyfile returns the driver for a Caddy run from the Caddyfile at
@@ -31,82 +32,40 @@ func NewCaddyfile(path string, opts ...Option) Driver {
 }
 
 func newCaddyfile(path string, s settings) *caddyfileDriver {
-	return &caddyfileDriver{path: path, s: s, bin: findBinary(s.binary, "caddy")}
+	c := &caddyfileDriver{configFile{path: path, s: s, bin: findBinary(s.binary, "caddy"),
+		what: "caddyfile", proxy: "caddy", logKey: "caddyfile", restored: "restored the previous Caddyfile"}}
+	c.format = c
+	return c
 }
 
-type caddyfileDriver struct {
-	path string
-	bin  string
-	s    settings
-	mu   sync.Mutex
-}
+type caddyfileDriver struct{ configFile }
 
 func (c *caddyfileDriver) Name() string { return NameCaddy }
 
 // Warnings implements Warner.
 func (c *caddyfileDriver) Warnings() []string { return caddyWarnings() }
 
-func (c *caddyfileDriver) Current(ctx context.Context) ([]string, []byte, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	data, err := c.read()
-	if err != nil {
-		return nil, nil, err
+func (c *caddyfileDriver) check(ups []string) error {
+	if err := checkUpstreams(ups); err != nil {
+		return err
 	}
+	return checkHealthURI(c.s.healthURI)
+}
+
+func (c *caddyfileDriver) upstreams(data []byte) ([]string, error) {
 	ds, err := parseCaddyfile(splitLines(string(data)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("caddyfile %s: %w", c.path, err)
+		return nil, err
 	}
 	var ups []string
 	for _, u := range ds[0].ups {
 		ups = append(ups, strings.TrimPrefix(u, "http://"))
 	}
-	return ups, data, nil
+	return ups, nil
 }
 
-func (c *caddyfileDriver) Switch(ctx context.Context, ups []string) error {
-	if err := checkUpstreams(ups); err != nil {
-		return err
-	}
-	if err := checkHealthURI(c.s.healthURI); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, err := c.read()
-	if err != nil {
-		return err
-	}
-	next, err := rewriteCaddyfile(string(old), ups, c.s)
-	if err != nil {
-		return fmt.Errorf("caddyfile %s: %w", c.path, err)
-	}
-	data := []byte(next)
-	if c.s.render != nil {
-		data = c.s.render(data)
-	}
-	if err := c.apply(ctx, old, data); err != nil {
-		return err
-	}
-	c.s.logger.Info("caddy: switched upstreams", "caddyfile", c.path, "upstreams", ups)
-	return nil
-}
-
-func (c *caddyfileDriver) Restore(ctx context.Context, snapshot []byte) error {
-	if len(snapshot) == 0 {
-		return fmt.Errorf("caddyfile %s: the snapshot to restore is empty; pass the snapshot Current returned", c.path)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, err := c.read()
-	if err != nil {
-		return err
-	}
-	if err := c.apply(ctx, old, snapshot); err != nil {
-		return err
-	}
-	c.s.logger.Info("caddy: restored the previous Caddyfile", "caddyfile", c.path)
-	return nil
+func (c *caddyfileDriver) rewrite(old string, ups []string) (string, error) {
+	return rewriteCaddyfile(old, ups, c.s)
 }
 
 func (c *caddyfileDriver) read() ([]byte, error) {
@@ -121,12 +80,12 @@ func (c *caddyfileDriver) read() ([]byte, error) {
 // and reloads caddy; when the reload fails, old is put back.
 func (c *caddyfileDriver) apply(ctx context.Context, old, next []byte) error {
 	path := resolve(c.path)
-	tmp, err := writeTemp(path, next)
+	staged, err := fsutil.Stage(path, next)
 	if err != nil {
 		return err
 	}
-	if out, err := run(ctx, c.bin, "validate", "--config", tmp, "--adapter", "caddyfile"); err != nil {
-		os.Remove(tmp)
+	if out, err := run(ctx, c.bin, "validate", "--config", staged.Path, "--adapter", "caddyfile"); err != nil {
+		staged.Discard()
 		if ctx.Err() != nil {
 			return fmt.Errorf("caddy validate: %w; %s is unchanged", ctx.Err(), c.path)
 		}
@@ -136,7 +95,7 @@ func (c *caddyfileDriver) apply(ctx context.Context, old, next []byte) error {
 		return fmt.Errorf("%w: caddy validate refused the new %s: %s; the file is unchanged and the previous config is still active",
 			ErrRejected, c.path, caddyError(out))
 	}
-	if err := replaceFile(tmp, path); err != nil {
+	if err := staged.Commit(); err != nil {
 		return err
 	}
 	args := []string{"reload", "--config", path, "--adapter", "caddyfile"}

@@ -9,8 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	procfs "github.com/tenement/ten/internal/proc" // "proc" names the tests' proxy processes
 )
 
 // NewNginx returns the driver for nginx with ten's upstream block in its
@@ -35,28 +36,24 @@ func NewNginx(includePath string, opts ...Option) Driver {
 }
 
 func newNginx(include string, s settings) *nginxDriver {
-	return &nginxDriver{path: include, s: s, bin: findBinary(s.binary, "nginx")}
+	n := &nginxDriver{configFile{path: include, s: s, bin: findBinary(s.binary, "nginx"),
+		what: "nginx include", proxy: "nginx", logKey: "include", restored: "restored the previous upstreams"}}
+	n.format = n
+	return n
 }
 
-type nginxDriver struct {
-	path string
-	bin  string
-	s    settings
-	mu   sync.Mutex
-}
+type nginxDriver struct{ configFile }
 
 func (n *nginxDriver) Name() string { return NameNginx }
 
-func (n *nginxDriver) Current(ctx context.Context) ([]string, []byte, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	data, err := n.read()
-	if err != nil {
-		return nil, nil, err
-	}
+func (n *nginxDriver) check(ups []string) error { return checkUpstreams(ups) }
+
+// upstreams lists the include's servers, primaries before backups;
+// servers marked down are left out.
+func (n *nginxDriver) upstreams(data []byte) ([]string, error) {
 	b, err := parseUpstream(splitLines(string(data)), n.s.upstreamName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("nginx include %s: %w", n.path, err)
+		return nil, err
 	}
 	var primary, backup []string
 	for _, sv := range b.servers {
@@ -68,49 +65,11 @@ func (n *nginxDriver) Current(ctx context.Context) ([]string, []byte, error) {
 			primary = append(primary, sv.addr)
 		}
 	}
-	return append(primary, backup...), data, nil
+	return append(primary, backup...), nil
 }
 
-func (n *nginxDriver) Switch(ctx context.Context, ups []string) error {
-	if err := checkUpstreams(ups); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	old, err := n.read()
-	if err != nil {
-		return err
-	}
-	next, err := rewriteUpstream(string(old), n.s.upstreamName, ups)
-	if err != nil {
-		return fmt.Errorf("nginx include %s: %w", n.path, err)
-	}
-	data := []byte(next)
-	if n.s.render != nil {
-		data = n.s.render(data)
-	}
-	if err := n.apply(ctx, old, data); err != nil {
-		return err
-	}
-	n.s.logger.Info("nginx: switched upstreams", "include", n.path, "upstreams", ups)
-	return nil
-}
-
-func (n *nginxDriver) Restore(ctx context.Context, snapshot []byte) error {
-	if len(snapshot) == 0 {
-		return fmt.Errorf("nginx include %s: the snapshot to restore is empty; pass the snapshot Current returned", n.path)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	old, err := n.read()
-	if err != nil {
-		return err
-	}
-	if err := n.apply(ctx, old, snapshot); err != nil {
-		return err
-	}
-	n.s.logger.Info("nginx: restored the previous upstreams", "include", n.path)
-	return nil
+func (n *nginxDriver) rewrite(old string, ups []string) (string, error) {
+	return rewriteUpstream(old, n.s.upstreamName, ups)
 }
 
 func (n *nginxDriver) read() ([]byte, error) {
@@ -299,35 +258,17 @@ func (n *nginxDriver) waitReload(ctx context.Context, master int, before map[int
 // accepting (not "worker process is shutting down"). nil when /proc cannot
 // be read.
 func nginxWorkers(master int) map[int]bool {
-	ents, err := os.ReadDir("/proc")
+	kids, err := procfs.Children(master)
 	if err != nil {
 		return nil
 	}
 	out := map[int]bool{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		s := string(stat)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(master) {
-			continue
-		}
-		cmd, _ := cmdline(pid)
+	for _, k := range kids {
+		cmd, _ := cmdline(k.PID)
 		if !strings.Contains(cmd, "worker process") {
 			continue // cache manager / loader
 		}
-		out[pid] = !strings.Contains(cmd, "shutting down")
+		out[k.PID] = !strings.Contains(cmd, "shutting down")
 	}
 	return out
 }
@@ -335,11 +276,8 @@ func nginxWorkers(master int) map[int]bool {
 // cmdline returns a process's command line (nginx rewrites it to show the
 // process role); ok is false when it cannot be read.
 func cmdline(pid int) (string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return "", false
-	}
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")), true
+	args, err := procfs.Cmdline(pid)
+	return strings.Join(args, " "), err == nil
 }
 
 // upstreamBlock is ten's upstream block in the include file.

@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // Driver names accepted by New.
@@ -368,16 +370,10 @@ func run(ctx context.Context, bin string, args ...string) (string, error) {
 	return text, nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory with path's mode and owner, fsynced, renamed over path, and the
-// directory fsynced. A symlink is followed, so its target is replaced.
+// writeFileAtomic replaces path with data, keeping its mode and owner
+// (fsutil.Replace). A symlink is followed, so its target is replaced.
 func writeFileAtomic(path string, data []byte) error {
-	path = resolve(path)
-	tmp, err := writeTemp(path, data)
-	if err != nil {
-		return err
-	}
-	return replaceFile(tmp, path)
+	return fsutil.Replace(resolve(path), data)
 }
 
 // resolve follows symlinks, so that the link's target is what changes.
@@ -386,56 +382,6 @@ func resolve(path string) string {
 		return real
 	}
 	return path
-}
-
-// writeTemp writes data to a new hidden file next to path, with path's
-// mode and owner, fsynced. The caller renames it over path or removes it.
-func writeTemp(path string, data []byte) (string, error) {
-	mode := os.FileMode(0o644)
-	fi, statErr := os.Stat(path)
-	if statErr == nil {
-		mode = fi.Mode().Perm()
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (string, error) {
-		f.Close()
-		os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if statErr == nil {
-		copyOwner(f, fi)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return tmp, nil
-}
-
-// replaceFile renames tmp over path and fsyncs the directory.
-func replaceFile(tmp, path string) error {
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // indentOf returns the leading blanks of a line.

@@ -2,12 +2,7 @@
 
 package proxy
 
-import (
-	"errors"
-	"os"
-)
-
-func copyOwner(*os.File, os.FileInfo) {}
+import "errors"
 
 func signalReload(int) error {
 	return errors.New("reloading nginx by signal needs a Unix system")

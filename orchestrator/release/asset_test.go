@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	rt "github.com/tenement/ten/orchestrator/release/releasetest"
 )
 
 func TestParseAssetName(t *testing.T) {
@@ -102,19 +104,8 @@ func TestSelectAsset(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := SelectAsset(tt.assets, "1.2.3", tt.goos, tt.goarch)
-			if tt.errHas != nil {
-				if err == nil {
-					t.Fatalf("SelectAsset = %s, want an error", got.Name)
-				}
-				for _, s := range tt.errHas {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not mention %q", err, s)
-					}
-				}
+			if rt.WantErr(t, err, tt.errHas...) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Name != tt.want {
 				t.Errorf("SelectAsset = %s, want %s", got.Name, tt.want)

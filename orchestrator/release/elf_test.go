@@ -55,15 +55,7 @@ func TestCheckExecutable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := CheckExecutable(tt.path, tt.goos, tt.goarch)
-			if tt.errHas == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.errHas)
-			}
+			rt.WantErr(t, err, tt.errHas)
 		})
 	}
 }

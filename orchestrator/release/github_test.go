@@ -100,23 +100,12 @@ func TestResolve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := f.source(t, func(o *release.GitHubOptions) { o.To, o.Pre = tt.to, tt.pre })
 			rel, err := g.Resolve(context.Background())
-			if tt.errHas != nil {
-				if err == nil {
-					t.Fatalf("Resolve = %s, want an error", rel.Tag)
-				}
+			if rt.WantErr(t, err, tt.errHas...) {
 				re := asReleaseError(t, err)
 				if re.Step != release.StepRelease || re.Unsafe {
 					t.Errorf("step %s unsafe %v, want release and not unsafe", re.Step, re.Unsafe)
 				}
-				for _, s := range tt.errHas {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not mention %q", err, s)
-					}
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if rel.Tag != tt.wantTag {
 				t.Errorf("tag = %s, want %s", rel.Tag, tt.wantTag)
@@ -347,26 +336,19 @@ func TestFetch(t *testing.T) {
 			if f.srv.LeakedAuth() {
 				t.Error("the API token was sent to the download host")
 			}
+			var errHas []string
 			if tt.want != nil {
-				if err == nil {
-					t.Fatalf("Fetch succeeded, want a failure at %s", tt.want.step)
-				}
+				errHas = tt.want.errHas
+			}
+			if rt.WantErr(t, err, errHas...) {
 				re := asReleaseError(t, err)
 				if re.Step != tt.want.step || re.Unsafe != tt.want.unsafe {
 					t.Errorf("failed at %s (unsafe %v), want %s (unsafe %v): %v", re.Step, re.Unsafe, tt.want.step, tt.want.unsafe, err)
-				}
-				for _, s := range tt.want.errHas {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not mention %q", err, s)
-					}
 				}
 				if cand != nil && cand.Binary != "" {
 					t.Errorf("a failed fetch returned a binary: %s", cand.Binary)
 				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var steps []string
 			for _, s := range cand.Steps {
@@ -431,26 +413,15 @@ func TestFetchBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 			cand, err := g.Fetch(ctx, rel, t.TempDir())
-			if tt.errHas != nil {
-				if err == nil {
-					t.Fatalf("Fetch picked %s, want a refusal", cand.Binary)
-				}
+			if rt.WantErr(t, err, tt.errHas...) {
 				re := asReleaseError(t, err)
 				if re.Step != release.StepBinary || !re.Unsafe {
 					t.Errorf("failed at %s (unsafe %v), want binary (unsafe): %v", re.Step, re.Unsafe, err)
-				}
-				for _, s := range tt.errHas {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q does not mention %q", err, s)
-					}
 				}
 				if cand.Binary != "" {
 					t.Errorf("a refused fetch returned a binary: %s", cand.Binary)
 				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got, err := os.ReadFile(cand.Binary)
 			if err != nil {
@@ -529,14 +500,8 @@ func TestLocal(t *testing.T) {
 			if err == nil {
 				cand, err = src.Fetch(ctx, rel, t.TempDir())
 			}
-			if tt.errHas != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
-					t.Fatalf("err = %v, want %q", err, tt.errHas)
-				}
+			if rt.WantErr(t, err, tt.errHas) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			want, _ := release.FileSHA256(tt.path)
 			if cand.SHA256 != want || cand.Signed {

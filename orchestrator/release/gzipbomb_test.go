@@ -82,15 +82,7 @@ func TestUnpackRefusesGzipBombs(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := Unpack(src, out, lim)
-			if tt.errHas == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.errHas)
-			}
+			rt.WantErr(t, err, tt.errHas)
 		})
 	}
 }

@@ -196,12 +196,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			a.refuse(w, key, http.StatusUnauthorized, `Bearer realm="ten", error="invalid_token"`, "invalid token")
 			return
 		case err != nil:
-			if r.Context().Err() != nil {
-				clientGone(w, a.log, "verify token", r)
-				return
-			}
-			a.log.Error("verify token", "err", err)
-			writeError(w, http.StatusInternalServerError, "cannot verify token")
+			storeError(w, a.log, "verify token", r, err, "cannot verify token")
 			return
 		}
 		ctx := withToken(context.WithValue(r.Context(), identityKey{}, id), token)

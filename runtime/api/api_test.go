@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	_ "modernc.org/sqlite"
 
+	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/migrations"
 	"github.com/tenement/ten/runtime/supervisor"
 )
@@ -134,25 +135,8 @@ type fixture struct {
 	sup    *fakeSup
 	db     *sql.DB
 	admin  string
-	clock  *fakeClock
+	clock  *testclock.Clock
 	cancel context.CancelFunc
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func openDB(t *testing.T) *sql.DB {
@@ -174,7 +158,7 @@ func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
 func newFixtureWith(t *testing.T, adjust func(*Options)) *fixture {
 	t.Helper()
 	db := openDB(t)
-	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testclock.Stopped(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sup := newFakeSup("api", "web")
 	streams, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -330,56 +330,72 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// backendErrors says, in order (the first match wins), what the API answers
+// for each error of the supervisor; anything else is a 500 with the
+// supervisor's message.
+var backendErrors = []struct {
+	err    error
+	status int
+	msg    func(op, name string, err error) string
+}{
+	{supervisor.ErrUnknownService, http.StatusNotFound, func(_, name string, _ error) string {
+		service, _, _ := strings.Cut(name, ":")
+		return fmt.Sprintf("unknown service %q: it is not defined in tenement.toml", service)
+	}},
+	{supervisor.ErrNotFound, http.StatusNotFound, func(_, name string, _ error) string {
+		return fmt.Sprintf("instance %s not found", name)
+	}},
+	{supervisor.ErrInvalidID, http.StatusBadRequest, func(_, name string, _ error) string {
+		return fmt.Sprintf("invalid instance %q", name)
+	}},
+	{supervisor.ErrBadWeight, http.StatusBadRequest, func(string, string, error) string {
+		return "weight must be between 0 and 100"
+	}},
+	// The client asked for more than the configuration allows: a conflict
+	// with the server's state, not an outage (the router, serving
+	// anonymous visitors, answers 503 + Retry-After instead).
+	{supervisor.ErrTooManyInstances, http.StatusConflict, func(_, _ string, err error) string {
+		return err.Error()
+	}},
+	{supervisor.ErrExists, http.StatusConflict, func(_, name string, _ error) string {
+		return fmt.Sprintf("instance %s already exists", name)
+	}},
+	{supervisor.ErrShutdown, http.StatusServiceUnavailable, func(string, string, error) string {
+		return "server is shutting down"
+	}},
+	// Supervision moved between the check and the call (an upgrade in
+	// progress); the next attempt reaches the new supervisor.
+	{supervisor.ErrNotSupervisor, http.StatusServiceUnavailable, func(string, string, error) string {
+		return "supervision is moving between servers; retry in a moment"
+	}},
+	// The client went away (or the server is shutting down): not a server
+	// fault.
+	{context.Canceled, StatusClientClosedRequest, func(op, name string, _ error) string {
+		return fmt.Sprintf("%s %s: request cancelled", op, name)
+	}},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout, func(op, name string, _ error) string {
+		return fmt.Sprintf("%s %s: timed out", op, name)
+	}},
+}
+
 // backendError maps a supervisor error to a status and one clear line.
 func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
-	status := http.StatusInternalServerError
-	var msg string
-	switch {
-	case errors.Is(err, supervisor.ErrUnknownService):
-		status = http.StatusNotFound
-		service, _, _ := strings.Cut(name, ":")
-		msg = fmt.Sprintf("unknown service %q: it is not defined in tenement.toml", service)
-	case errors.Is(err, supervisor.ErrNotFound):
-		status = http.StatusNotFound
-		msg = fmt.Sprintf("instance %s not found", name)
-	case errors.Is(err, supervisor.ErrInvalidID):
-		status = http.StatusBadRequest
-		msg = fmt.Sprintf("invalid instance %q", name)
-	case errors.Is(err, supervisor.ErrBadWeight):
-		status = http.StatusBadRequest
-		msg = "weight must be between 0 and 100"
-	case errors.Is(err, supervisor.ErrTooManyInstances):
-		// The client asked for more than the configuration allows: a
-		// conflict with the server's state, not an outage (the router,
-		// serving anonymous visitors, answers 503 + Retry-After instead).
-		status = http.StatusConflict
-		msg = err.Error()
-	case errors.Is(err, supervisor.ErrExists):
-		status = http.StatusConflict
-		msg = fmt.Sprintf("instance %s already exists", name)
-	case errors.Is(err, supervisor.ErrShutdown):
-		status = http.StatusServiceUnavailable
-		msg = "server is shutting down"
-	case errors.Is(err, supervisor.ErrNotSupervisor):
-		// Supervision moved between the check and the call (an upgrade in
-		// progress); the next attempt reaches the new supervisor.
-		status = http.StatusServiceUnavailable
+	// ErrFailed and everything unexpected: the supervisor's message says
+	// what went wrong (exit status, health check); the API is
+	// authenticated, so the operator may see it.
+	status, msg := http.StatusInternalServerError, fmt.Sprintf("%s %s: %v", op, name, err)
+	var matched error
+	for _, c := range backendErrors {
+		if errors.Is(err, c.err) {
+			matched, status, msg = c.err, c.status, c.msg(op, name, err)
+			break
+		}
+	}
+	switch matched {
+	case supervisor.ErrNotSupervisor:
 		w.Header().Set("Retry-After", "1")
-		msg = "supervision is moving between servers; retry in a moment"
-	case errors.Is(err, context.Canceled):
-		// The client went away (or the server is shutting down): not a
-		// server fault.
-		status = StatusClientClosedRequest
-		msg = fmt.Sprintf("%s %s: request cancelled", op, name)
+	case context.Canceled:
 		a.log.Info("api: request cancelled", "op", op, "instance", name)
-	case errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
-		msg = fmt.Sprintf("%s %s: timed out", op, name)
-	default:
-		// ErrFailed and everything unexpected: the supervisor's message
-		// says what went wrong (exit status, health check); the API is
-		// authenticated, so the operator may see it.
-		msg = fmt.Sprintf("%s %s: %v", op, name, err)
 	}
 	if status >= 500 {
 		a.log.Error("api", "op", op, "instance", name, "err", err)

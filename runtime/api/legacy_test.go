@@ -159,15 +159,7 @@ func TestBadTokenFloodBoundsArgon2(t *testing.T) {
 	var c countingArgon2
 	tokens.legacy.idKey = c.idKey
 	const n = 20
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			if _, err := tokens.Verify(ctx, tenementdb.GenerateToken()); !errors.Is(err, errBadToken) {
-				t.Errorf("Verify = %v, want errBadToken", err)
-			}
-		})
-	}
-	wg.Wait()
+	verifyUnknown(t, ctx, tokens, n)
 	if got := c.calls.Load(); got != n {
 		t.Errorf("Argon2 ran %d times, want %d", got, n)
 	}
@@ -209,4 +201,18 @@ func TestIssueTenantRefusesInvalidNames(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM tenant_tokens`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("tenant_tokens has %d rows after refused issues (%v)", n, err)
 	}
+}
+
+// verifyUnknown verifies n unknown tokens at once; each must be refused.
+func verifyUnknown(tb testing.TB, ctx context.Context, tokens *Tokens, n int) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := tokens.Verify(ctx, tenementdb.GenerateToken()); !errors.Is(err, errBadToken) {
+				tb.Errorf("Verify = %v, want errBadToken", err)
+			}
+		})
+	}
+	wg.Wait()
 }

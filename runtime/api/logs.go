@@ -65,12 +65,7 @@ func (a *API) queryLogs(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if r.Context().Err() != nil {
-			clientGone(w, a.log, "query logs", r)
-			return
-		}
-		a.log.Error("query logs", "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot query logs")
+		storeError(w, a.log, "query logs", r, err, "cannot query logs")
 		return
 	}
 	slices.Reverse(es)
@@ -93,12 +88,7 @@ func (a *API) streamLogs(w http.ResponseWriter, r *http.Request) {
 	// Fix the starting point before answering, so that nothing logged
 	// after the client saw the response headers can be missed.
 	if err := a.opts.DB.QueryRowContext(r.Context(), "SELECT COALESCE(MAX(id), 0) FROM logs").Scan(&f.SinceID); err != nil {
-		if r.Context().Err() != nil {
-			clientGone(w, a.log, "stream logs", r)
-			return
-		}
-		a.log.Error("stream logs", "err", err)
-		writeError(w, http.StatusInternalServerError, "cannot read logs")
+		storeError(w, a.log, "stream logs", r, err, "cannot read logs")
 		return
 	}
 	rc := http.NewResponseController(w)

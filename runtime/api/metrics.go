@@ -30,9 +30,7 @@ import (
 type Metrics struct {
 	reg      *prometheus.Registry
 	series   *series
-	requests *requestCounter
 	latency  *prometheus.HistogramVec
-	restarts *restartCounter
 	oomKills *prometheus.CounterVec
 }
 
@@ -62,18 +60,16 @@ func NewMetrics(list func() []supervisor.Instance) *Metrics {
 			Help: "Instance processes killed by the kernel at their memory limit.",
 		}, []string{"process", "id"}),
 	}
-	m.requests = &requestCounter{s: s}
-	m.restarts = &restartCounter{s: s}
 	s.onRetire = func(process, instance string) {
 		m.latency.DeletePartialMatch(prometheus.Labels{"process": process, "instance": instance})
 		m.oomKills.DeletePartialMatch(prometheus.Labels{"process": process, "id": instance})
 	}
-	m.reg.MustRegister(
-		m.requests, m.latency, m.restarts, m.oomKills,
+	m.reg.MustRegister(append(s.collectors(),
+		m.latency, m.oomKills,
 		&instanceCollector{list: list}, &storageCollector{list: list},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	)...)
 	return m
 }
 
@@ -85,7 +81,7 @@ func (m *Metrics) KnowServices(known func(service string) bool) { m.series.known
 // ObserveProxy records one proxied request; it is the router's Observe.
 func (m *Metrics) ObserveProxy(r router.Result) {
 	process, instance := m.series.labels(r.Service, r.ID)
-	m.requests.inc(process, instance, statusLabel(r.Status))
+	m.series.countRequest(process, instance, statusLabel(r.Status))
 	m.latency.WithLabelValues(process, instance).Observe(float64(r.Duration.Microseconds()) / 1000)
 }
 
@@ -93,7 +89,7 @@ func (m *Metrics) ObserveProxy(r router.Result) {
 func (m *Metrics) ObserveEvent(e supervisor.Event) {
 	switch e.Kind {
 	case supervisor.EventRestarted:
-		m.restarts.inc(e.Instance.Service, e.Instance.ID)
+		m.series.countRestart(e.Instance.Service, e.Instance.ID)
 	case supervisor.EventOOMKilled:
 		m.oomKills.WithLabelValues(e.Instance.Service, e.Instance.ID).Inc()
 	}

@@ -109,47 +109,58 @@ func (s *series) retire() {
 	}
 }
 
-// requestCounter is tenement_requests_total.
-type requestCounter struct{ s *series }
-
-var requestsDesc = prometheus.NewDesc("tenement_requests_total",
-	"Total number of HTTP requests proxied to tenants.", []string{"process", "instance", "status"}, nil)
-
-func (c *requestCounter) inc(process, instance, status string) {
-	c.s.mu.Lock()
-	c.s.requests[requestKey{pair{process, instance}, status}]++
-	c.s.mu.Unlock()
+// countRequest counts one proxied request (tenement_requests_total).
+func (s *series) countRequest(process, instance, status string) {
+	s.mu.Lock()
+	s.requests[requestKey{pair{process, instance}, status}]++
+	s.mu.Unlock()
 }
 
-func (c *requestCounter) Describe(ch chan<- *prometheus.Desc) { ch <- requestsDesc }
+// countRestart counts one restart (tenement_instance_restarts_total).
+func (s *series) countRestart(service, id string) {
+	s.mu.Lock()
+	s.live[pair{service, id}] = true
+	s.restarts[pair{service, id}]++
+	s.mu.Unlock()
+}
 
-func (c *requestCounter) Collect(ch chan<- prometheus.Metric) {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	for k, v := range c.s.requests {
-		ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.CounterValue, v, k.process, k.instance, k.status)
+// collectors export the counters: they are kept here rather than in
+// CounterVecs so that retire can fold them under one lock.
+func (s *series) collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		&seriesCounter{s: s, desc: requestsDesc, each: func(emit func(float64, ...string)) {
+			for k, v := range s.requests {
+				emit(v, k.process, k.instance, k.status)
+			}
+		}},
+		&seriesCounter{s: s, desc: restartsDesc, each: func(emit func(float64, ...string)) {
+			for k, v := range s.restarts {
+				emit(v, k.process, k.instance)
+			}
+		}},
 	}
 }
 
-// restartCounter is tenement_instance_restarts_total.
-type restartCounter struct{ s *series }
+var (
+	requestsDesc = prometheus.NewDesc("tenement_requests_total",
+		"Total number of HTTP requests proxied to tenants.", []string{"process", "instance", "status"}, nil)
+	restartsDesc = prometheus.NewDesc("tenement_instance_restarts_total",
+		"Total instance restarts after a crash or failed health checks.", []string{"process", "id"}, nil)
+)
 
-var restartsDesc = prometheus.NewDesc("tenement_instance_restarts_total",
-	"Total instance restarts after a crash or failed health checks.", []string{"process", "id"}, nil)
-
-func (c *restartCounter) inc(service, id string) {
-	c.s.mu.Lock()
-	c.s.live[pair{service, id}] = true
-	c.s.restarts[pair{service, id}]++
-	c.s.mu.Unlock()
+// seriesCounter is the collector of one counter kept in series.
+type seriesCounter struct {
+	s    *series
+	desc *prometheus.Desc
+	each func(emit func(v float64, labels ...string)) // called with s.mu held
 }
 
-func (c *restartCounter) Describe(ch chan<- *prometheus.Desc) { ch <- restartsDesc }
+func (c *seriesCounter) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c *restartCounter) Collect(ch chan<- prometheus.Metric) {
+func (c *seriesCounter) Collect(ch chan<- prometheus.Metric) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	for k, v := range c.s.restarts {
-		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, v, k.process, k.instance)
-	}
+	c.each(func(v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, v, labels...)
+	})
 }

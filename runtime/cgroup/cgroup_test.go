@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/syncbuf"
 )
 
@@ -71,28 +72,9 @@ func TestParseMountinfo(t *testing.T) {
 28 25 0:25 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 29 25 0:26 / /sys/fs/cgroup/systemd rw,relatime master:3 - cgroup cgroup rw,xattr,name=systemd
 `
-	f := writeTemp(t, info)
-	ms, err := parseMountinfo(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms.unified != "/sys/fs/cgroup/unified" || ms.v1["memory"] != "/sys/fs/cgroup/memory" || ms.v1["cpu"] != "/sys/fs/cgroup/cpu" {
+	if ms := parseMountinfo([]byte(info)); ms.unified != "/sys/fs/cgroup/unified" || ms.v1["memory"] != "/sys/fs/cgroup/memory" || ms.v1["cpu"] != "/sys/fs/cgroup/cpu" {
 		t.Fatalf("parsed %+v", ms)
 	}
-}
-
-func writeTemp(t *testing.T, s string) *os.File {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 func TestDetectChoosesHierarchy(t *testing.T) {
@@ -163,7 +145,7 @@ func TestContainsIn(t *testing.T) {
 		{"v1 co-mounted", "4:memory:" + path + "\n1:cpu,cpuacct:" + path + "\n", 1, true},
 		{"v1 memory only", "4:memory:" + path + "\n1:cpu:/\n", 1, false},
 	} {
-		if got := containsIn([]byte(tc.file), tc.version, path); got != tc.want {
+		if got := containsIn(proc.ParseCgroups([]byte(tc.file)), tc.version, path); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -315,7 +297,7 @@ func TestHostGroupLimitsAndEntry(t *testing.T) {
 // CLONE_INTO_CGROUP) on this host's unified hierarchy even where it has no
 // controllers to limit with, as on a hybrid host: placement needs none.
 func TestUnifiedCloneIntoCgroup(t *testing.T) {
-	ms, err := readMounts("/proc/self/mountinfo")
+	ms, err := readMounts()
 	if err != nil || ms.unified == "" || os.Geteuid() != 0 {
 		t.Skip("no unified hierarchy, or not root")
 	}
@@ -337,7 +319,7 @@ func TestUnifiedCloneIntoCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !containsIn(out, 2, g.Path()) {
+	if !containsIn(proc.ParseCgroups(out), 2, g.Path()) {
 		t.Fatalf("/proc/self/cgroup of the child:\n%s\nwant 0::%s", out, g.Path())
 	}
 	if err := g.Remove(); err != nil {
@@ -353,7 +335,7 @@ func TestExecHelperFailsClearly(t *testing.T) {
 		{[]string{"x"}, "want PROCS-FILE"},
 		{[]string{filepath.Join(t.TempDir(), "missing", "cgroup.procs"), "--", "/bin/true", "true"}, "join cgroup"},
 	} {
-		cmd := exec.Command("/proc/self/exe")
+		cmd := exec.Command(proc.SelfExe)
 		cmd.Args = append([]string{helperArg0}, tc.args...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Group is the cgroup of one instance.
@@ -70,7 +72,7 @@ func (g *Group) Prepare(cmd *exec.Cmd) (func(), error) {
 	}
 	args = append(args, "--", cmd.Path)
 	cmd.Args = append(args, cmd.Args...)
-	cmd.Path = "/proc/self/exe" // this very binary, even if replaced on disk since
+	cmd.Path = proc.SelfExe // this very binary, even if replaced on disk since
 	if c := cmd.SysProcAttr.Credential; c != nil {
 		// The helper runs as the tenant's user: let it (and only it) enter
 		// the group. The limit files stay root's.
@@ -118,27 +120,24 @@ func flatKey(b []byte, key string) (uint64, bool) {
 // Contains reports whether process pid is in the group (in both
 // hierarchies on v1).
 func (g *Group) Contains(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	return containsIn(b, g.version, g.mount)
+	cgs, err := proc.Cgroups(pid)
+	return err == nil && containsIn(cgs, g.version, g.mount)
 }
 
-// containsIn reads the format of /proc/PID/cgroup:
-// "hierarchy-ID:controller-list:path" lines; v2 is "0::path".
-func containsIn(b []byte, version int, path string) bool {
+// containsIn reports whether the groups of a process (see proc.Cgroups)
+// put it at path: in the unified hierarchy on v2, in both the memory and
+// the cpu hierarchies on v1.
+func containsIn(cgs []proc.Cgroup, version int, path string) bool {
 	need := map[string]bool{"memory": true, "cpu": true}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || parts[2] != path {
+	for _, c := range cgs {
+		if c.Path != path {
 			continue
 		}
-		if version == 2 && parts[0] == "0" && parts[1] == "" {
+		if version == 2 && c.Hierarchy == "0" && len(c.Controllers) == 0 {
 			return true
 		}
-		for _, c := range strings.Split(parts[1], ",") {
-			delete(need, c)
+		for _, ctl := range c.Controllers {
+			delete(need, ctl)
 		}
 	}
 	return version == 1 && len(need) == 0

@@ -3,7 +3,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Manager creates the groups of one installation on this host.
@@ -36,22 +37,21 @@ type mounts struct {
 	v1      map[string]string
 }
 
-func readMounts(path string) (mounts, error) {
-	f, err := os.Open(path)
+// readMounts reads this process's mounts.
+func readMounts() (mounts, error) {
+	b, err := proc.Mountinfo()
 	if err != nil {
 		return mounts{}, err
 	}
-	defer f.Close()
-	return parseMountinfo(f)
+	return parseMountinfo(b), nil
 }
 
 // parseMountinfo reads the format of proc(5) /proc/PID/mountinfo:
 // "36 35 98:0 /root /mnt rw,noatime master:1 - cgroup cgroup rw,memory".
-func parseMountinfo(f *os.File) (mounts, error) {
+func parseMountinfo(b []byte) mounts {
 	m := mounts{v1: map[string]string{}}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
 			continue
 		}
@@ -72,7 +72,7 @@ func parseMountinfo(f *os.File) (mounts, error) {
 			}
 		}
 	}
-	return m, sc.Err()
+	return m
 }
 
 // Detect finds the hierarchy ten can use on this host for the installation
@@ -80,9 +80,9 @@ func parseMountinfo(f *os.File) (mounts, error) {
 // controllers, else the v1 memory and cpu hierarchies. It creates nothing;
 // Check does. The error wraps ErrUnavailable and says why.
 func Detect(dataDir string) (*Manager, error) {
-	ms, err := readMounts("/proc/self/mountinfo")
+	ms, err := readMounts()
 	if err != nil {
-		return nil, fmt.Errorf("%w: read mounts: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return detect(ms, Base(dataDir))
 }
@@ -253,18 +253,17 @@ func (m *Manager) sweep(name string) {
 // another server started, or false if it is in none (it was started
 // before limits were configured).
 func (m *Manager) Find(name string, pid int) (*Group, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	cgs, err := proc.Cgroups(pid)
 	if err != nil || checkName(name) != nil {
 		return nil, false
 	}
 	prefix := m.relPath(name) + "."
-	for line := range strings.SplitSeq(string(b), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || !strings.HasPrefix(parts[2], prefix) || strings.Contains(parts[2][len(prefix):], "/") {
+	for _, c := range cgs {
+		if !strings.HasPrefix(c.Path, prefix) || strings.Contains(c.Path[len(prefix):], "/") {
 			continue
 		}
-		g := m.group(filepath.Base(parts[2]))
-		if containsIn(b, m.version, g.mount) {
+		g := m.group(filepath.Base(c.Path))
+		if containsIn(cgs, m.version, g.mount) {
 			return g, true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // TokenFile is the name of the admin token file in the data directory,
@@ -34,40 +36,20 @@ func ReadToken(dataDir string) (string, error) {
 }
 
 // SaveToken writes token to {dataDir}/api_token with mode 0600. The file is
-// replaced atomically (temporary file, fsync, rename), so a reader never
+// replaced atomically (fsutil.WriteFile), so a reader never
 // sees half a token and a crash never leaves an empty file.
 func SaveToken(dataDir, token string) (string, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("save API token: %w", err)
 	}
 	p := TokenPath(dataDir)
-	f, err := os.CreateTemp(dataDir, ".api_token-*")
-	if err != nil {
+	if err := fsutil.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+		// A NotWritableError's advice is about ten-upgrade's installation;
+		// for the token, the failed operation itself says enough.
+		if nw, ok := errors.AsType[*fsutil.NotWritableError](err); ok {
+			err = nw.Err
+		}
 		return "", fmt.Errorf("save API token: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return "", fmt.Errorf("save API token: %w", err)
-	}
-	if _, err := f.WriteString(token + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("save API token: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", fmt.Errorf("save API token: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("save API token: %w", err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return "", fmt.Errorf("save API token: %w", err)
-	}
-	if d, err := os.Open(dataDir); err == nil {
-		d.Sync() // make the rename durable
-		d.Close()
 	}
 	return p, nil
 }

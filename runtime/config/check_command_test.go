@@ -6,11 +6,7 @@ import "testing"
 // that cannot be split is reported by config --check, with its line, not
 // first found at spawn time.
 func TestValidationCommandSplitAsTenement(t *testing.T) {
-	tests := []struct {
-		name  string
-		src   string
-		wants []want
-	}{{
+	runDiagCases(t, []diagCase{{
 		name: "unterminated double quote",
 		src: `[service.api]
 command = "./api --name \"x"
@@ -55,11 +51,5 @@ max_instances = -2
 			{SeverityError, 2, "settings.max_instances", "must not be negative", ""},
 			{SeverityError, 5, "service.api.max_instances", "must not be negative", ""},
 		},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, ds := mustParse(t, tt.src)
-			checkDiagnostics(t, ds, tt.wants)
-		})
-	}
+	}}, nil)
 }

@@ -7,11 +7,7 @@ import (
 )
 
 func TestValidation(t *testing.T) {
-	tests := []struct {
-		name  string
-		src   string
-		wants []want
-	}{{
+	runDiagCases(t, []diagCase{{
 		name: "missing command",
 		src: `[service.api]
 health = "/health"
@@ -220,13 +216,7 @@ keep_backups = -1
 strategy = "restart"
 proxy = "nginx"
 `,
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, ds := mustParse(t, tt.src)
-			checkDiagnostics(t, ds, tt.wants)
-		})
-	}
+	}}, nil)
 }
 
 func TestNegativeNumbers(t *testing.T) {

@@ -424,28 +424,31 @@ var upgradeFields = fieldSet[Upgrade]{
 // The conversions below report a value of the wrong type and leave the
 // destination, and so its default, unchanged.
 
-func (p *parser) table(path []string, v any) (map[string]any, bool) {
-	t, ok := v.(map[string]any)
+// typed stores v in dst if it is a V, and otherwise reports that the key
+// wants what (a TOML type, for the message).
+func typed[V any](p *parser, path []string, v any, what string, dst *V) bool {
+	x, ok := v.(V)
 	if !ok {
-		p.typeError(path, "a table", v)
+		p.typeError(path, what, v)
+		return false
 	}
+	*dst = x
+	return true
+}
+
+func (p *parser) table(path []string, v any) (map[string]any, bool) {
+	var t map[string]any
+	ok := typed(p, path, v, "a table", &t)
 	return t, ok
 }
 
 func (p *parser) str(path []string, v any, dst *string) bool {
-	s, ok := v.(string)
-	if !ok {
-		p.typeError(path, "a string", v)
-		return false
-	}
-	*dst = s
-	return true
+	return typed(p, path, v, "a string", dst)
 }
 
 func (p *parser) integer(path []string, v any, dst *int) bool {
-	n, ok := v.(int64)
-	if !ok {
-		p.typeError(path, "an integer", v)
+	var n int64
+	if !typed(p, path, v, "an integer", &n) {
 		return false
 	}
 	if int64(int(n)) != n {
@@ -457,19 +460,12 @@ func (p *parser) integer(path []string, v any, dst *int) bool {
 }
 
 func (p *parser) boolean(path []string, v any, dst *bool) bool {
-	b, ok := v.(bool)
-	if !ok {
-		p.typeError(path, "true or false", v)
-		return false
-	}
-	*dst = b
-	return true
+	return typed(p, path, v, "true or false", dst)
 }
 
 func (p *parser) strs(path []string, v any, dst *[]string) bool {
-	arr, ok := v.([]any)
-	if !ok {
-		p.typeError(path, "an array of strings", v)
+	var arr []any
+	if !typed(p, path, v, "an array of strings", &arr) {
 		return false
 	}
 	out := make([]string, 0, len(arr))

@@ -37,6 +37,29 @@ func checkDiagnostics(t *testing.T, ds []Diagnostic, wants []want) {
 	}
 }
 
+// diagCase is a config source and the diagnostics Parse must report for
+// it.
+type diagCase struct {
+	name  string
+	src   string
+	wants []want
+}
+
+// runDiagCases parses each case's source and checks its diagnostics, and
+// then, when also is not nil, whatever else also checks.
+func runDiagCases(t *testing.T, tests []diagCase, also func(t *testing.T, ds []Diagnostic)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ds := mustParse(t, tt.src)
+			checkDiagnostics(t, ds, tt.wants)
+			if also != nil {
+				also(t, ds)
+			}
+		})
+	}
+}
+
 func dump(ds []Diagnostic) string {
 	var b strings.Builder
 	for _, d := range ds {
@@ -240,11 +263,7 @@ A = "1"
 }
 
 func TestUnknownKeys(t *testing.T) {
-	tests := []struct {
-		name  string
-		src   string
-		wants []want
-	}{{
+	runDiagCases(t, []diagCase{{
 		name: "typo in a service",
 		src: `[service.api]
 command = "./api"
@@ -393,16 +412,11 @@ zzzzzz = 1
 		wants: []want{
 			{SeverityWarning, 4, "service.api.helth", "unknown key", `"health"`},
 		},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, ds := mustParse(t, tt.src)
-			checkDiagnostics(t, ds, tt.wants)
-			if HasErrors(ds) {
-				t.Errorf("unknown keys must only warn:\n%s", dump(ds))
-			}
-		})
-	}
+	}}, func(t *testing.T, ds []Diagnostic) {
+		if HasErrors(ds) {
+			t.Errorf("unknown keys must only warn:\n%s", dump(ds))
+		}
+	})
 }
 
 // A legitimate tenement key must never be reported as unknown.
@@ -414,11 +428,7 @@ func TestNoWarningsForTenementKeys(t *testing.T) {
 }
 
 func TestTypeErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		src   string
-		wants []want
-	}{{
+	runDiagCases(t, []diagCase{{
 		name: "string for integer",
 		src: `[service.api]
 command = "./api"
@@ -496,13 +506,7 @@ command = "./api"
 mounts = ["/a:/b"]
 `,
 		wants: []want{{SeverityError, 3, "service.api.mounts", "array containing a string", ""}},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, ds := mustParse(t, tt.src)
-			checkDiagnostics(t, ds, tt.wants)
-		})
-	}
+	}}, nil)
 }
 
 // A value of the wrong type leaves the default in place.

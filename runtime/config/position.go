@@ -68,15 +68,7 @@ func (s *keyScanner) document() {
 			}
 			s.skipLine()
 		default:
-			if key, ok := s.key(); ok {
-				s.skipSpace()
-				if s.at('=') {
-					s.i++
-					full := join(table, key)
-					s.define(full)
-					s.value(full)
-				}
-			}
+			s.keyValue(table)
 			s.skipLine()
 		}
 	}
@@ -156,57 +148,53 @@ func (s *keyScanner) value(path []string) {
 	case '"', '\'':
 		s.str()
 	case '[':
-		s.i++
-		for s.i < len(s.src) {
-			s.skipBlank()
-			if s.i >= len(s.src) {
-				return
-			}
-			start := s.i
-			switch s.src[s.i] {
-			case ']':
-				s.i++
-				return
-			case ',':
-				s.i++
-			default:
-				s.value(path) // inline tables in an array share the array's path
-			}
-			if s.i == start {
-				s.i++
-			}
-		}
+		s.items(']', func() { s.value(path) }) // inline tables in an array share the array's path
 	case '{':
-		s.i++
-		for s.i < len(s.src) {
-			s.skipBlank() // TOML 1.1 lets inline tables span lines
-			if s.i >= len(s.src) {
-				return
-			}
-			start := s.i
-			switch s.src[s.i] {
-			case '}':
-				s.i++
-				return
-			case ',':
-				s.i++
-			default:
-				if key, ok := s.key(); ok {
-					s.skipSpace()
-					if s.at('=') {
-						s.i++
-						full := join(path, key)
-						s.define(full)
-						s.value(full)
-					}
-				}
-			}
-			if s.i == start {
-				s.i++
-			}
-		}
+		s.items('}', func() { s.keyValue(path) })
 	default:
 		s.scalar()
+	}
+}
+
+// keyValue scans "key = value", defining the key, and any keys inside
+// its value, under table.
+func (s *keyScanner) keyValue(table []string) {
+	key, ok := s.key()
+	if !ok {
+		return
+	}
+	s.skipSpace()
+	if s.at('=') {
+		s.i++
+		full := join(table, key)
+		s.define(full)
+		s.value(full)
+	}
+}
+
+// items skips the comma-separated items of an array or an inline table
+// (TOML 1.1 lets both span lines) up to and including end, scanning each
+// item with item.
+func (s *keyScanner) items(end byte, item func()) {
+	s.i++
+	for s.i < len(s.src) {
+		s.skipBlank()
+		if s.i >= len(s.src) {
+			return
+		}
+		start := s.i
+		switch s.src[s.i] {
+		case end:
+			s.i++
+			return
+		case ',':
+			s.i++
+		default:
+			item()
+		}
+		if s.i == start {
+			s.i++
+		}
 	}
 }
 

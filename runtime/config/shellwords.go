@@ -62,35 +62,30 @@ func SplitWords(s string) ([]string, error) {
 	quoteAt := 0
 	for i, c := range s {
 		switch state {
-		case stDelimiter:
-			switch c {
-			case ' ', '\t', '\n':
-			case '\'':
+		case stDelimiter, stUnquoted:
+			// Between words and inside an unquoted word alike, quotes and
+			// backslashes start the same states; only blanks, '#' and what
+			// a backslash continues differ.
+			switch {
+			case c == ' ' || c == '\t' || c == '\n':
+				if state == stUnquoted {
+					words = append(words, word.String())
+					word.Reset()
+				}
+				state = stDelimiter
+			case c == '\'':
 				state, quoteAt = stSingle, i
-			case '"':
+			case c == '"':
 				state, quoteAt = stDouble, i
-			case '\\':
+			case c == '\\' && state == stDelimiter:
 				state = stBackslash
-			case '#':
+			case c == '\\':
+				state = stUnquotedBackslash
+			case c == '#' && state == stDelimiter:
 				state = stComment
 			default:
 				word.WriteRune(c)
 				state = stUnquoted
-			}
-		case stUnquoted:
-			switch c {
-			case ' ', '\t', '\n':
-				words = append(words, word.String())
-				word.Reset()
-				state = stDelimiter
-			case '\'':
-				state, quoteAt = stSingle, i
-			case '"':
-				state, quoteAt = stDouble, i
-			case '\\':
-				state = stUnquotedBackslash
-			default:
-				word.WriteRune(c)
 			}
 		case stBackslash, stUnquotedBackslash:
 			switch {

@@ -70,17 +70,27 @@ func TestControlRoundTrip(t *testing.T) {
 	}
 }
 
-func TestControlNewestServerOwnsSocket(t *testing.T) {
-	dir := t.TempDir()
+// listenOldAndNew starts the control socket of an older server (pid 1)
+// and then that of a newer one (pid 2) over one data directory, as an
+// upgrade does.
+func listenOldAndNew(t *testing.T) (dir string, old, newer *ControlServer) {
+	t.Helper()
+	dir = t.TempDir()
 	old, err := ListenControl(dir, &fakeHandler{status: Status{PID: 1}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer, err := ListenControl(dir, &fakeHandler{status: Status{PID: 2}}, nil)
+	t.Cleanup(func() { old.Close() })
+	newer, err = ListenControl(dir, &fakeHandler{status: Status{PID: 2}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer newer.Close()
+	t.Cleanup(func() { newer.Close() })
+	return dir, old, newer
+}
+
+func TestControlNewestServerOwnsSocket(t *testing.T) {
+	dir, old, newer := listenOldAndNew(t)
 
 	c := NewControlClient(dir)
 	if st, err := c.Status(ctx(t)); err != nil || st.PID != 2 {
@@ -98,16 +108,7 @@ func TestControlNewestServerOwnsSocket(t *testing.T) {
 }
 
 func TestControlOlderServerTakesNameBack(t *testing.T) {
-	dir := t.TempDir()
-	old, err := ListenControl(dir, &fakeHandler{status: Status{PID: 1}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	newer, err := ListenControl(dir, &fakeHandler{status: Status{PID: 2}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, newer := listenOldAndNew(t)
 	// The newer server exits first (an upgrade rolled back): the older one
 	// must become reachable again.
 	newer.Close()

@@ -2,6 +2,7 @@ package logs_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,30 @@ func appendFile(t testing.TB, p, s string) {
 	}
 }
 
+// aliceLogs is a fresh database and the log files of web:alice, in a
+// directory made as the supervisor makes it.
+func aliceLogs(t testing.TB) (*sql.DB, logs.Files) {
+	t.Helper()
+	dir := t.TempDir()
+	files := logs.FilesFor(dir, "web", "alice")
+	if err := os.MkdirAll(filepath.Dir(files.Stdout), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return openDB(t, dir), files
+}
+
+// indexAlice starts an indexer of web:alice's files and indexes what they
+// hold now.
+func indexAlice(t testing.TB, ctx context.Context, db *sql.DB, files logs.Files, opts logs.IndexerOptions) *logs.Indexer {
+	t.Helper()
+	x := logs.NewIndexer(db, opts)
+	x.WatchFiles("web", "alice", files)
+	if err := x.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
 func messages(es []logs.Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
@@ -36,20 +61,11 @@ func messages(es []logs.Entry) []string {
 
 func TestIndexerCompleteLinesOnceAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	files := logs.FilesFor(dir, "web", "alice")
-	if err := os.MkdirAll(filepath.Dir(files.Stdout), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	db, files := aliceLogs(t)
 	appendFile(t, files.Stdout, "one\r\ntwo\nthr")
 	appendFile(t, files.Stderr, "oops\n")
 
-	x := logs.NewIndexer(db, logs.IndexerOptions{})
-	x.WatchFiles("web", "alice", files)
-	if err := x.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	indexAlice(t, ctx, db, files, logs.IndexerOptions{})
 	es, err := logs.Query(ctx, db, logs.Filter{Service: "web", ID: "alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +87,7 @@ func TestIndexerCompleteLinesOnceAcrossRestarts(t *testing.T) {
 
 	appendFile(t, files.Stdout, "ee\n") // completes "thr"
 	// A new indexer (a restarted server) continues from the recorded offset.
-	y := logs.NewIndexer(db, logs.IndexerOptions{})
-	y.WatchFiles("web", "alice", files)
-	if err := y.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	y := indexAlice(t, ctx, db, files, logs.IndexerOptions{})
 	es, _ = logs.Query(ctx, db, logs.Filter{Level: logs.Stdout})
 	if got, want := strings.Join(messages(es), "|"), "three|two|one"; got != want {
 		t.Fatalf("after restart: %q, want %q", got, want)

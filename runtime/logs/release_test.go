@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,12 +32,7 @@ func diskBytes(t testing.TB, path string) int64 {
 // keeps its size, and its disk use stays bounded.
 func TestIndexerReleasesIndexedBytesWhileTheTenantWrites(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	files := logs.FilesFor(dir, "web", "alice")
-	if err := os.MkdirAll(filepath.Dir(files.Stdout), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	db, files := aliceLogs(t)
 	w, err := os.OpenFile(files.Stdout, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -83,11 +77,7 @@ func TestIndexerReleasesIndexedBytesWhileTheTenantWrites(t *testing.T) {
 	// A restarted server (a new indexer over the same database) and a
 	// last append: nothing indexed twice, the new line once.
 	fmt.Fprintln(w, line(lines))
-	y := logs.NewIndexer(db, opts)
-	y.WatchFiles("web", "alice", files)
-	if err := y.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	indexAlice(t, ctx, db, files, opts)
 
 	checkLines(t, db, lines+1, line)
 	fi, err := os.Stat(files.Stdout)
@@ -145,21 +135,12 @@ func checkLines(t testing.TB, db *sql.DB, n int, line func(int) string) {
 // are taken as the same file, so nothing is indexed again.
 func TestIndexerContinuesAfterACrashMidRelease(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	files := logs.FilesFor(dir, "web", "alice")
-	if err := os.MkdirAll(filepath.Dir(files.Stdout), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	db, files := aliceLogs(t)
 	line := func(i int) string { return fmt.Sprintf("entry %05d with some padding to fill blocks quickly", i) }
 	for i := range 2000 {
 		appendFile(t, files.Stdout, line(i)+"\n")
 	}
-	x := logs.NewIndexer(db, logs.IndexerOptions{ReleaseAfter: -1})
-	x.WatchFiles("web", "alice", files)
-	if err := x.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	indexAlice(t, ctx, db, files, logs.IndexerOptions{ReleaseAfter: -1})
 	// The hole, punched without the record being updated.
 	f, err := os.OpenFile(files.Stdout, os.O_RDWR, 0)
 	if err != nil {
@@ -170,11 +151,7 @@ func TestIndexerContinuesAfterACrashMidRelease(t *testing.T) {
 	}
 	f.Close()
 	appendFile(t, files.Stdout, line(2000)+"\n")
-	y := logs.NewIndexer(db, logs.IndexerOptions{})
-	y.WatchFiles("web", "alice", files)
-	if err := y.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	indexAlice(t, ctx, db, files, logs.IndexerOptions{})
 	checkLines(t, db, 2001, line)
 }
 
@@ -182,18 +159,9 @@ func TestIndexerContinuesAfterACrashMidRelease(t *testing.T) {
 // differ is still read from the start: release does not weaken that.
 func TestIndexerRereadsAReplacedFileDespiteRelease(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	files := logs.FilesFor(dir, "web", "alice")
-	if err := os.MkdirAll(filepath.Dir(files.Stdout), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	db, files := aliceLogs(t)
 	appendFile(t, files.Stdout, "first file line\n")
-	x := logs.NewIndexer(db, logs.IndexerOptions{ReleaseAfter: 1})
-	x.WatchFiles("web", "alice", files)
-	if err := x.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	x := indexAlice(t, ctx, db, files, logs.IndexerOptions{ReleaseAfter: 1})
 	// Truncated in place (same inode) and rewritten with other bytes.
 	if err := os.WriteFile(files.Stdout, []byte("second file line, longer than the first\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -214,10 +214,11 @@ func (guardedBody) Close() error { return nil }
 // Protocols body is the raw connection and must stay writable, or
 // ReverseProxy cannot relay the upgraded stream.
 func wrapBody(rc io.ReadCloser, done func()) io.ReadCloser {
-	if rwc, ok := rc.(io.ReadWriteCloser); ok {
-		return &releaseRWC{ReadWriteCloser: rwc, done: done}
+	b := &releaseBody{ReadCloser: rc, done: done}
+	if w, ok := rc.(io.ReadWriteCloser); ok {
+		return &releaseRWC{releaseBody: b, Writer: w}
 	}
-	return &releaseBody{ReadCloser: rc, done: done}
+	return b
 }
 
 type releaseBody struct {
@@ -231,13 +232,8 @@ func (b *releaseBody) Close() error {
 	return err
 }
 
+// releaseRWC is a releaseBody that can also be written to.
 type releaseRWC struct {
-	io.ReadWriteCloser
-	done func()
-}
-
-func (b *releaseRWC) Close() error {
-	err := b.ReadWriteCloser.Close()
-	b.done()
-	return err
+	*releaseBody
+	io.Writer
 }

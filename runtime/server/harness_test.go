@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/procmark"
 	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/syncbuf"
@@ -97,10 +99,13 @@ func (e *env) markedPIDs() []int { return procmark.Find(e.mark) }
 // countTenants counts this env's live testapp processes.
 func (e *env) countTenants(t testing.TB) int {
 	t.Helper()
+	ids, err := proc.FindByExe(e.app)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	for _, pid := range e.markedPIDs() {
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err == nil && exe == e.app {
+	for _, pid := range proc.PIDs(ids) {
+		if slices.Contains(e.markedPIDs(), pid) {
 			n++
 		}
 	}

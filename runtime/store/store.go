@@ -1,5 +1,6 @@
 // Package store opens ten's state database, {data_dir}/tenement.db, and
-// makes consistent copies of it while it is in use.
+// makes consistent copies of it while it is in use (with
+// internal/sqlitefile, which ten-upgrade shares).
 package store
 
 import (
@@ -7,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +16,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/tenement/ten/internal/sqlitefile"
 	"github.com/tenement/ten/migrations"
 )
 
@@ -93,10 +94,9 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	return &DB{DB: db, Path: path}, nil
 }
 
-// dsn builds the modernc.org/sqlite data source name for path. The path is
-// given as a file: URI so that SQLite's own parameters (mode=ro) apply; its
-// reserved characters are percent-escaped, since a data directory may
-// legally contain '?', '#' or '%'.
+// dsn builds the modernc.org/sqlite data source name for path, given as a
+// file: URI (sqlitefile.URI) so that SQLite's own parameters (mode=ro)
+// apply.
 func dsn(path string, readOnly bool, busy time.Duration) string {
 	// busy_timeout comes first: the pragmas after it may need to wait.
 	params := []string{
@@ -111,14 +111,7 @@ func dsn(path string, readOnly bool, busy time.Duration) string {
 	} else {
 		params = append(params, "_pragma=journal_mode(WAL)", "_txlock=immediate")
 	}
-	return fileURI(path) + "?" + strings.Join(params, "&")
-}
-
-func fileURI(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath()
+	return sqlitefile.URI(path) + "?" + strings.Join(params, "&")
 }
 
 // ping opens the first connection. The first connection to a new file
@@ -152,4 +145,12 @@ func ping(ctx context.Context, db *sql.DB, timeout time.Duration) error {
 func isBusy(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// Backup writes a consistent copy of the live database to dest while other
+// connections keep reading and writing it (sqlitefile.Backup: one snapshot,
+// a self-contained rollback-journal file, mode 0600, integrity-checked
+// before it replaces dest).
+func (db *DB) Backup(ctx context.Context, dest string) error {
+	return sqlitefile.Backup(ctx, db.DB, db.Path, dest)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -189,12 +190,7 @@ func TestAcquireSpawnsUnknownInstance(t *testing.T) {
 }
 
 func TestAcquireServiceByWeight(t *testing.T) {
-	bin := testapp(t)
-	clock := newClock()
-	e := newEnv(t, func(cfg *config.Config, o *Options) {
-		cfg.Services["web"] = appService(bin, func(s *config.Service) { s.IdleTimeout = 60 })
-		o.Now = clock.Now
-	})
+	e, clock := idleWebEnv(t)
 	ctx := context.Background()
 	if _, _, _, err := e.s.AcquireService(ctx, "web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("no instances: %v", err)
@@ -266,4 +262,16 @@ func TestAcquireServiceByWeight(t *testing.T) {
 	if awake != 1 {
 		t.Errorf("%d instances woken, want 1", awake)
 	}
+}
+
+// idleWebEnv runs the test app as service web with an idle_timeout of 60s,
+// on a clock the test moves past it by hand.
+func idleWebEnv(t *testing.T) (*env, *testclock.Clock) {
+	bin := testapp(t)
+	clock := newClock()
+	e := newEnv(t, func(cfg *config.Config, o *Options) {
+		cfg.Services["web"] = appService(bin, func(s *config.Service) { s.IdleTimeout = 60 })
+		o.Now = clock.Now
+	})
+	return e, clock
 }

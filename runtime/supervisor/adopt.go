@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"errors"
+
+	"github.com/tenement/ten/runtime/logs"
 )
 
 // recover rebuilds the instance table from the database when the server
@@ -21,11 +23,10 @@ import (
 // service's configuration there is nothing safe to do with them. A
 // follower that takes the lease over does the same (see promote).
 func (s *Supervisor) recover(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
+	rows, checks, err := s.loadChecked(ctx, true)
 	if err != nil {
 		return err
 	}
-	checks := s.checkRows(rows, true)
 	s.mu.Lock()
 	adopted := s.adoptRowsLocked(rows, checks, false)
 	s.mu.Unlock()
@@ -172,4 +173,20 @@ func (s *Supervisor) checkLiveness() {
 		p.markExited()
 		s.onExit(in, p)
 	}
+}
+
+// finishAdoption does what follows the adoption of one instance outside
+// s.mu: index its logs, record it as ours, say so.
+func (s *Supervisor) finishAdoption(ctx context.Context, a adoption) error {
+	in := a.in
+	if a.adopted {
+		s.indexer.WatchFiles(in.service, in.id, logs.FilesFromPath(a.logPath))
+		s.log.Info("adopted instance", "instance", in.key.String(), "pid", a.pid, "port", a.port, "previous_owner", a.prevOwner)
+		s.emit(EventAdopted, in, nil)
+	}
+	if a.reused && pidAlive(a.pid) {
+		s.log.Warn("recorded pid belongs to another process now; not touching it",
+			"instance", in.key.String(), "pid", a.pid)
+	}
+	return s.persist(ctx, in)
 }

@@ -23,24 +23,8 @@ func TestAdoptAfterServerIsKilled(t *testing.T) {
 	bin := testapp(t)
 	dir := t.TempDir()
 	db := openDB(t, dir)
-	lo, _ := randomPorts()
 
-	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(),
-		"SUPERVISOR_TEST_HELPER=1",
-		"SUPERVISOR_TEST_DATA_DIR="+dir,
-		"SUPERVISOR_TEST_APP="+bin,
-		"SUPERVISOR_TEST_PORT_MIN="+strconv.Itoa(lo),
-	)
-	helper.Stderr = os.Stderr
-	out, err := helper.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { helper.Process.Kill(); helper.Wait() })
+	helper, out := runHelper(t, dir, bin, nil)
 	line, err := bufio.NewReader(out).ReadBytes('\n')
 	if err != nil {
 		t.Fatalf("helper: %v", err)

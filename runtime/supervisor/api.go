@@ -1,36 +1,3 @@
-// Package supervisor runs tenant processes: it spawns them from the service
-// configuration, checks their health, restarts them with backoff, stops idle
-// ones and wakes them on the next request, and records every instance in the
-// state database so that another server over the same data directory can
-// adopt them.
-//
-// Tenants are not tied to the server's lifetime. Each runs in its own
-// process group, writes to log files the server opened for it (not to
-// pipes), and is recorded in instance_state with its pid and process start
-// time. A server that exits without stopping them (Shutdown(ctx, false), or
-// a crash) leaves them serving; the next server adopts every recorded
-// process that is still the same process, and never signals a pid that has
-// been reused.
-//
-// On disk, under settings.data_dir:
-//
-//	{service}/{id}/                    the instance's data directory (0700; {data_dir}/{name}/{id})
-//	.logs/{service}/{id}.stdout.log    its stdout (instance_state.log_path)
-//	.logs/{service}/{id}.stderr.log    its stderr
-//	(config table, ten.logs.progress:*) how far the log indexer has read
-//
-// Several servers may run over one data directory (an upgrade overlaps
-// the old and the new one); exactly one of them supervises, the holder of
-// the supervisor lease, and the others follow it: see lease.go.
-//
-// The files are organised by concern: spawn.go starts a process and waits
-// for readiness, lifecycle.go holds the transitions (spawn, restart, stop)
-// and the restart policy, health.go the health loop, idle.go scale to zero
-// and request admission (Acquire), adopt.go recovery at start, lease.go
-// the supervisor lease, followers and hand-over, ports.go port
-// allocation, state.go the database rows, proc.go signals and pid checks,
-// command.go and environ.go a tenant's argv, working directory and
-// environment, maxinstances.go the max_instances bound.
 package supervisor
 
 import (

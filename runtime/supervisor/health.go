@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/tenement/ten/runtime/config"
 )
@@ -24,18 +23,7 @@ func (s *Supervisor) checkAll(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for _, in := range todo {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s.checkOne(ctx, in)
-		}()
-	}
-	wg.Wait()
+	parallel(16, todo, func(in *inst) { s.checkOne(ctx, in) })
 }
 
 // checkOne probes in once and acts on the result: a failure marks it
@@ -131,10 +119,7 @@ func (s *Supervisor) scheduleRestartOfLocked(in *inst, p *process, cause error) 
 			s.log.Warn("stop failed instance", "instance", in.key.String(), "err", err)
 		}
 		s.mu.Lock()
-		s.releasePortLocked(p.port, in.key)
-		if in.proc == p {
-			in.proc = nil
-		}
+		s.dropProcLocked(in, p)
 		s.mu.Unlock()
 		if err := s.persist(context.WithoutCancel(s.life), in); err != nil {
 			s.log.Warn("record instance state", "instance", in.key.String(), "err", err)
@@ -148,14 +133,9 @@ func (s *Supervisor) scheduleRestartOfLocked(in *inst, p *process, cause error) 
 // process is returned as it is. On a follower the probe only sets Health:
 // restarting is the supervisor's decision.
 func (s *Supervisor) CheckHealth(ctx context.Context, service, id string) (Instance, error) {
-	if _, err := s.lookup(service, id); err != nil {
+	in, err := s.find(service, id)
+	if err != nil {
 		return Instance{}, err
-	}
-	s.mu.Lock()
-	in := s.insts[key{service, id}]
-	s.mu.Unlock()
-	if in == nil {
-		return Instance{}, fmt.Errorf("%s:%s: %w", service, id, ErrNotFound)
 	}
 	s.checkOne(ctx, in)
 	inst, _ := s.Get(service, id)

@@ -35,15 +35,9 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 		acting := s.actingLocked()
 		in := s.insts[k]
 		if in == nil && !acting {
-			if err := s.wakeElsewhereLocked(ctx, nil); err != nil {
-				s.mu.Unlock()
-				return "", nil, err
-			}
 			// A follower knows instances from the database only: wait for
 			// the supervisor to record it, or to become the supervisor.
-			ch := s.changed
-			s.mu.Unlock()
-			if err := s.awaitChange(ctx, ch); err != nil {
+			if err := s.followLocked(ctx, nil); err != nil {
 				return "", nil, err
 			}
 			continue
@@ -91,16 +85,10 @@ func (s *Supervisor) Acquire(ctx context.Context, service, id string) (addr stri
 			return "", nil, fmt.Errorf("%s: %w", k, err)
 		}
 		if !acting {
-			if err := s.wakeElsewhereLocked(ctx, in); err != nil {
-				s.mu.Unlock()
-				return "", nil, err
-			}
 			// Not running, and not ours to start: wait until the database
 			// shows the supervisor restarted or woke it, or until this
 			// server becomes the supervisor.
-			ch := s.changed
-			s.mu.Unlock()
-			if err := s.awaitChange(ctx, ch); err != nil {
+			if err := s.followLocked(ctx, in); err != nil {
 				return "", nil, err
 			}
 			continue
@@ -179,6 +167,19 @@ func (s *Supervisor) wakeElsewhereLocked(ctx context.Context, in *inst) error {
 		return nil
 	}
 	return &WakeElsewhereError{Server: s.holder, Addr: s.holderAddr}
+}
+
+// followLocked sends a request for in (nil: not known here) to the
+// supervising server, or waits for the next change of the follower's
+// view. Caller holds s.mu, which followLocked releases.
+func (s *Supervisor) followLocked(ctx context.Context, in *inst) error {
+	if err := s.wakeElsewhereLocked(ctx, in); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	ch := s.changed
+	s.mu.Unlock()
+	return s.awaitChange(ctx, ch)
 }
 
 func (s *Supervisor) releaser(in *inst) func() {

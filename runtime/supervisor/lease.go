@@ -2,42 +2,12 @@ package supervisor
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"time"
-
-	"github.com/tenement/ten/runtime/logs"
 )
-
-// Two servers over one data directory (an upgrade overlaps the old and the
-// new one) share the tenants, but exactly one of them supervises: it holds
-// the row of supervisor_lease, renews it every LeaseInterval, and alone
-// restarts, idle-stops, wakes and spawns tenants and writes instance_state.
-// Every other server is a follower: it serves requests for the tenants it
-// sees in instance_state, never starts or stops a process, answers
-// mutations with ErrNotSupervisor, and polls the lease. It re-reads both
-// every followInterval (at most LeaseInterval, at most 100ms: a read is
-// cheap, and an overlap lasts seconds). It becomes the supervisor when the
-// lease is handed to it (HandOver) or its holder is dead: its (pid, start
-// time) no longer names a live process, or its heartbeat is older than
-// leaseStale.
-//
-// A hand-over writes the successor as holder with acquired_at = 0; the
-// successor sets acquired_at when it takes the lease, which is what
-// HandOver waits for.
-//
-// Taking the lease is one BEGIN IMMEDIATE transaction (read, decide,
-// write), so two servers can never both win. A supervisor that finds its
-// lease taken (it was stopped, say with SIGSTOP, for longer than
-// leaseStale) stops supervising at once; and before it acts on a crash,
-// an idle timeout or a wake with a lease not renewed for two intervals, it
-// renews it first, so that a server that has just woken up does not act
-// on a lease it has lost.
 
 // role is what this server does with the tenants.
 type role int
@@ -49,10 +19,8 @@ const (
 )
 
 const (
-	leaseStaleIntervals = 5                      // heartbeats missed before a live holder is replaced
-	minLeaseStale       = time.Second            // ...but never sooner: a loaded machine stalls
-	maxFollowInterval   = 100 * time.Millisecond // a follower's full pass: lease and instances
-	handOverPoll        = 10 * time.Millisecond  // how long a handed-over lease may wait for its taker
+	leaseStaleIntervals = 5           // heartbeats missed before a live holder is replaced
+	minLeaseStale       = time.Second // ...but never sooner: a loaded machine stalls
 )
 
 var (
@@ -72,21 +40,18 @@ type leaseRow struct {
 	acquired  int64 // unix ms; 0: handed over, not taken yet
 }
 
-// serverRow is a row of servers.
-type serverRow struct {
-	id        string
-	pid       int
-	startTime int64
-	addr      string
-	heartbeat int64
-}
-
 // IsSupervisor reports whether this server holds the supervisor lease and
 // supervises (restarts, idle-stops, wakes) the tenants; false once
 // Shutdown has begun.
 func (s *Supervisor) IsSupervisor() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.supervisingLocked()
+}
+
+// supervisingLocked: holding the lease is not enough once a hand-over or
+// Shutdown has begun. Caller holds s.mu.
+func (s *Supervisor) supervisingLocked() bool {
 	return s.role == roleOwner && !s.retiring && !s.closed
 }
 
@@ -96,8 +61,7 @@ func (s *Supervisor) IsSupervisor() bool {
 func (s *Supervisor) Holder() (id, addr string, self bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	self = s.role == roleOwner && !s.retiring && !s.closed
-	return s.holder, s.holderAddr, self
+	return s.holder, s.holderAddr, s.supervisingLocked()
 }
 
 // ServerID returns this server's id (Options.ServerID, or the generated
@@ -109,175 +73,6 @@ func (s *Supervisor) ServerID() string { return s.opts.ServerID }
 // or its holder dies. It stays closed after a HandOver; IsSupervisor says
 // whether the server still supervises.
 func (s *Supervisor) Supervising() <-chan struct{} { return s.supervising }
-
-// HandOver gives the supervisor lease to the newest other live server
-// (its process alive with the recorded start time, its heartbeat fresh)
-// and returns its id. Before the lease is written, this server stops
-// supervising: no more health restarts, idle stops or wakes, restarts
-// waiting for their backoff are dropped and transitions under way finish
-// (bounded by ctx), so that the two servers never both act on a tenant.
-// Afterwards this server is a follower until Shutdown(ctx, false): it
-// keeps serving requests for the tenants, which keep running.
-//
-// ErrNoSuccessor if there is no such server (nothing changed: the caller
-// may Shutdown(ctx, true)); ErrNotSupervisor if this server does not hold
-// the lease. Once handed over, HandOver returns the same successor again.
-func (s *Supervisor) HandOver(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	switch {
-	case s.closed:
-		s.mu.Unlock()
-		return "", ErrShutdown
-	case s.handedTo != "":
-		id := s.handedTo
-		s.mu.Unlock()
-		return id, nil
-	case s.role != roleOwner:
-		err := s.notSupervisorErrLocked()
-		s.mu.Unlock()
-		return "", err
-	case s.retiring:
-		s.mu.Unlock()
-		return "", errors.New("supervisor: a hand-over is already in progress")
-	}
-	s.mu.Unlock()
-
-	cands, err := s.successors(ctx)
-	if err != nil {
-		return "", err
-	}
-	if len(cands) == 0 {
-		return "", ErrNoSuccessor
-	}
-
-	// Stop acting: no transition starts from here on (every start checks
-	// actingLocked), the loops stop, and starts still waiting for their
-	// backoff are dropped; the successor handles those instances as after
-	// a restart of the server.
-	s.mu.Lock()
-	if s.closed || s.role != roleOwner || s.retiring {
-		s.mu.Unlock()
-		return "", fmt.Errorf("supervisor: state changed during hand-over")
-	}
-	s.retiring = true
-	s.stopSupLoopsLocked()
-	for _, in := range s.insts {
-		if o := in.op; o != nil && o.cancel != nil && !o.launched {
-			o.cancel()
-		}
-	}
-	s.signalLocked()
-	s.mu.Unlock()
-	s.supWG.Wait()
-
-	if err := s.settleOps(ctx); err != nil {
-		s.resume()
-		return "", fmt.Errorf("hand-over: waiting for transitions: %w", err)
-	}
-	succ, err := s.writeLeaseTo(ctx, cands)
-	if errors.Is(err, errLeaseLost) {
-		s.lostLease()
-		return "", err
-	}
-	if err != nil {
-		s.resume()
-		return "", err
-	}
-
-	s.mu.Lock()
-	s.role = roleFollower
-	s.retiring = false
-	s.handedTo = succ.id
-	s.holder, s.holderAddr = succ.id, succ.addr
-	s.signalLocked()
-	s.mu.Unlock()
-	s.log.Info("handed the supervisor lease over", "successor", succ.id, "successor_addr", succ.addr)
-	s.emitLease(EventLeaseHandedOver, succ.id)
-	if !s.awaitTaken(ctx, succ.id) && ctx.Err() == nil {
-		// It was alive a moment ago. If it died, the lease is free for the
-		// next server; either way this one supervises no more.
-		s.log.Warn("the successor has not taken the lease yet", "successor", succ.id)
-	}
-	return succ.id, nil
-}
-
-// awaitTaken waits until the successor has taken the lease handed to it
-// (it polls every followInterval), so that when HandOver returns the
-// tenants are supervised again. It gives up after leaseStale.
-func (s *Supervisor) awaitTaken(ctx context.Context, id string) bool {
-	limit := time.NewTimer(s.leaseStale())
-	defer limit.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		l, ok, err := readLease(ctx, s.opts.DB)
-		if err == nil && (!ok || l.holder != id || l.acquired != 0) {
-			return ok && l.holder == id
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-limit.C:
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
-// settleOps waits until no instance has a transition in progress.
-func (s *Supervisor) settleOps(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		var ops []*op
-		for _, in := range s.insts {
-			if in.op != nil {
-				ops = append(ops, in.op)
-			}
-		}
-		s.mu.Unlock()
-		if len(ops) == 0 {
-			return nil
-		}
-		for _, o := range ops {
-			select {
-			case <-o.done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-}
-
-// resume undoes the start of a hand-over that did not happen: the loops
-// start again, and an instance that crashed meanwhile (left for a
-// successor that did not come) is restarted now.
-func (s *Supervisor) resume() {
-	s.mu.Lock()
-	s.retiring = false
-	var failed []*inst
-	if s.role == roleOwner && !s.closed {
-		s.startSupLoopsLocked()
-		for _, in := range s.insts {
-			if in.op == nil && in.proc == nil && in.state == StateRestarting {
-				cause := in.lastErr
-				if cause == nil {
-					cause = errors.New("exited during a hand-over")
-				}
-				if !s.scheduleRestartLocked(in, cause) {
-					failed = append(failed, in)
-				}
-			}
-		}
-	}
-	s.signalLocked()
-	s.mu.Unlock()
-	for _, in := range failed {
-		s.emit(EventFailed, in, in.lastErr)
-		if err := s.persist(s.life, in); err != nil {
-			s.log.Warn("record instance state", "instance", in.key.String(), "err", err)
-		}
-	}
-}
 
 // actingLocked reports whether this server may start, stop or restart
 // processes and write instance state now. Caller holds s.mu.
@@ -291,10 +86,27 @@ func (s *Supervisor) mayChangeLocked(k key) error {
 	if s.closed {
 		return ErrShutdown
 	}
-	if !s.actingLocked() {
-		return fmt.Errorf("%s: %w", k, s.notSupervisorErrLocked())
+	return s.notActingLocked(k)
+}
+
+// lockForChange takes s.mu to change k, unless (error, s.mu not held)
+// this server may not change it now.
+func (s *Supervisor) lockForChange(k key) error {
+	s.mu.Lock()
+	if err := s.mayChangeLocked(k); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	return nil
+}
+
+// notActingLocked is nil while this server may change k, else says where
+// to send the change instead. Caller holds s.mu.
+func (s *Supervisor) notActingLocked(k key) error {
+	if s.actingLocked() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", k, s.notSupervisorErrLocked())
 }
 
 // notSupervisorErrLocked says where mutations must go. Caller holds s.mu.
@@ -541,146 +353,6 @@ func (s *Supervisor) lostLease() {
 	s.log.Error("lost the supervisor lease to another server; no longer supervising", "holder", l.holder)
 }
 
-// writeLeaseTo gives the lease to the first candidate still alive, in one
-// transaction that also checks that this server still holds it.
-func (s *Supervisor) writeLeaseTo(ctx context.Context, cands []serverRow) (serverRow, error) {
-	var succ serverRow
-	err := s.withImmediateTx(ctx, func(c *sql.Conn) error {
-		l, ok, err := readLease(ctx, c)
-		if err != nil {
-			return err
-		}
-		if !ok || l.holder != s.opts.ServerID {
-			return errLeaseLost
-		}
-		for _, cand := range cands {
-			var r serverRow
-			var addr sql.NullString
-			err := c.QueryRowContext(ctx, `SELECT id, pid, proc_start_time, addr, heartbeat_at FROM servers WHERE id = ?`, cand.id).
-				Scan(&r.id, &r.pid, &r.startTime, &addr, &r.heartbeat)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("read servers: %w", err)
-			}
-			r.addr = addr.String
-			if !s.liveServer(r) {
-				continue
-			}
-			// acquired_at 0: handed over, not taken yet (see awaitTaken).
-			if _, err := c.ExecContext(ctx, `
-UPDATE supervisor_lease SET holder = ?, pid = ?, proc_start_time = ?, addr = ?, heartbeat_at = ?, acquired_at = 0
-WHERE id = 1`, r.id, r.pid, r.startTime, nullString(r.addr), s.nowMS()); err != nil {
-				return fmt.Errorf("hand supervisor lease over: %w", err)
-			}
-			succ = r
-			return nil
-		}
-		return ErrNoSuccessor
-	})
-	return succ, err
-}
-
-// liveServer reports whether r is another live server that heartbeats.
-func (s *Supervisor) liveServer(r serverRow) bool {
-	return r.id != s.opts.ServerID && SameProcess(r.pid, r.startTime) &&
-		time.Duration(s.nowMS()-r.heartbeat)*time.Millisecond <= s.leaseStale()
-}
-
-// successors lists the other live servers, newest first.
-func (s *Supervisor) successors(ctx context.Context) ([]serverRow, error) {
-	all, err := s.servers(ctx, `ORDER BY started_at DESC, rowid DESC`)
-	if err != nil {
-		return nil, err
-	}
-	var out []serverRow
-	for _, r := range all {
-		if s.liveServer(r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (s *Supervisor) servers(ctx context.Context, order string) ([]serverRow, error) {
-	rows, err := s.opts.DB.QueryContext(ctx,
-		`SELECT id, pid, proc_start_time, addr, heartbeat_at FROM servers WHERE id != ? `+order, s.opts.ServerID)
-	if err != nil {
-		return nil, fmt.Errorf("read servers: %w", err)
-	}
-	defer rows.Close()
-	var out []serverRow
-	for rows.Next() {
-		var r serverRow
-		var addr sql.NullString
-		if err := rows.Scan(&r.id, &r.pid, &r.startTime, &addr, &r.heartbeat); err != nil {
-			return nil, fmt.Errorf("read servers: %w", err)
-		}
-		r.addr = addr.String
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-// register records this server in the servers table.
-func (s *Supervisor) register(ctx context.Context) error {
-	now := s.nowMS()
-	if _, err := s.opts.DB.ExecContext(ctx, `
-INSERT INTO servers (id, pid, proc_start_time, addr, version, started_at, heartbeat_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-  pid = excluded.pid, proc_start_time = excluded.proc_start_time, addr = excluded.addr,
-  version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
-		s.opts.ServerID, s.pid, s.procStart, nullString(s.opts.Addr), nullString(s.opts.Version),
-		s.startedAt.UnixMilli(), now); err != nil {
-		return fmt.Errorf("register server: %w", err)
-	}
-	return nil
-}
-
-// heartbeat refreshes this server's row (recreating it if another server
-// pruned it while this one was stopped).
-func (s *Supervisor) heartbeat(ctx context.Context) error {
-	res, err := s.opts.DB.ExecContext(ctx,
-		`UPDATE servers SET heartbeat_at = ? WHERE id = ?`, s.nowMS(), s.opts.ServerID)
-	if err != nil {
-		return fmt.Errorf("server heartbeat: %w", err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return s.register(ctx)
-	}
-	return nil
-}
-
-// pruneServers deletes the rows of servers whose process is gone.
-func (s *Supervisor) pruneServers(ctx context.Context) error {
-	all, err := s.servers(ctx, "")
-	if err != nil {
-		return err
-	}
-	for _, r := range all {
-		if SameProcess(r.pid, r.startTime) {
-			continue
-		}
-		if _, err := s.opts.DB.ExecContext(ctx,
-			`DELETE FROM servers WHERE id = ? AND pid = ? AND proc_start_time = ?`, r.id, r.pid, r.startTime); err != nil {
-			return fmt.Errorf("prune servers: %w", err)
-		}
-		s.log.Info("pruned a dead server's registration", "server", r.id, "pid", r.pid)
-	}
-	return nil
-}
-
-// unregister gives the lease up (if held) and removes this server's row,
-// at Shutdown.
-func (s *Supervisor) unregister(ctx context.Context) error {
-	_, err1 := s.opts.DB.ExecContext(ctx,
-		`DELETE FROM supervisor_lease WHERE id = 1 AND holder = ?`, s.opts.ServerID)
-	_, err2 := s.opts.DB.ExecContext(ctx, `DELETE FROM servers WHERE id = ?`, s.opts.ServerID)
-	return errors.Join(err1, err2)
-}
-
 // leaseLoop heartbeats this server's registration, renews the lease of a
 // supervisor and prunes dead registrations, every LeaseInterval, until the
 // end of Shutdown. (Followers poll the lease in followLoop.)
@@ -724,44 +396,6 @@ func (s *Supervisor) announceOwner() {
 	s.emitLease(EventLeaseAcquired, s.opts.ServerID)
 }
 
-// promote makes a follower that has just taken the lease the supervisor:
-// it adopts every instance as Start does (live processes, verified by pid
-// and start time, are adopted; dead ones are respawned if configured,
-// restored idle otherwise; failed ones stay failed), records itself as
-// their owner, starts the supervision loops and spawns the [instances]
-// that are not up.
-func (s *Supervisor) promote(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
-	if err != nil {
-		// The lease names us: the next tick renews it and tries again.
-		return err
-	}
-	checks := s.checkRows(rows, true)
-	s.mu.Lock()
-	if s.closed || s.role != roleFollower {
-		s.mu.Unlock()
-		return nil
-	}
-	adopted := s.adoptRowsLocked(rows, checks, true)
-	s.becomeOwnerLocked()
-	s.wg.Add(1) // for spawnConfigured, below: before Shutdown can wait
-	s.mu.Unlock()
-
-	s.log.Info("now supervising", "instances", len(adopted))
-	var errs []error
-	for _, in := range adopted {
-		if err := s.finishAdoption(ctx, in); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.announceOwner()
-	go func() {
-		defer s.wg.Done()
-		s.spawnConfigured(s.life)
-	}()
-	return errors.Join(errs...)
-}
-
 // emitLease reports a lease event.
 func (s *Supervisor) emitLease(kind EventKind, holder string) {
 	if s.opts.OnEvent == nil {
@@ -794,208 +428,4 @@ func (s *Supervisor) stopSupLoopsLocked() {
 		s.supCancel()
 		s.supCancel = nil
 	}
-}
-
-// followInterval is how often a follower polls the lease and re-reads
-// the instances.
-func (s *Supervisor) followInterval() time.Duration {
-	return min(s.opts.LeaseInterval, s.opts.LivenessInterval, maxFollowInterval)
-}
-
-// followLoop is a follower's: take the lease when it is handed over or its
-// holder is dead, else keep the picture of the instances current.
-//
-// Between two full passes it looks, more often and with one read, for a
-// lease handed to it: until this server takes it nobody supervises the
-// tenants, and the old server waits for it before it stops accepting.
-func (s *Supervisor) followLoop(ctx context.Context) {
-	t := time.NewTicker(s.followInterval())
-	defer t.Stop()
-	quick := time.NewTicker(handOverPoll)
-	defer quick.Stop()
-	for {
-		full := false
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			full = true
-		case <-quick.C:
-		}
-		s.mu.Lock()
-		follower, handed, closed := s.role == roleFollower, s.handedTo != "", s.closed
-		s.mu.Unlock()
-		if !follower || closed {
-			continue
-		}
-		if !full && (handed || !s.handedToMe(ctx)) {
-			continue
-		}
-		if !handed {
-			won, err := s.tryAcquire(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("supervisor lease poll", "err", err)
-			}
-			if won {
-				if err := s.promote(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("taking over supervision", "err", err)
-				}
-				continue
-			}
-		}
-		if err := s.refreshView(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("refresh instances from the database", "err", err)
-		}
-	}
-}
-
-// handedToMe reports whether the lease names this server as a successor
-// that has not taken it yet.
-func (s *Supervisor) handedToMe(ctx context.Context) bool {
-	l, ok, err := readLease(ctx, s.opts.DB)
-	return err == nil && ok && l.holder == s.opts.ServerID && l.acquired == 0
-}
-
-// procCheck is whether a row's process is alive, looked up outside s.mu.
-type procCheck map[key]bool
-
-// checkRows verifies the processes of rows by pid and start time. all=false
-// skips rows whose process the follower's view already knows, alive.
-func (s *Supervisor) checkRows(rows []row, all bool) procCheck {
-	known := map[key]bool{}
-	if !all {
-		s.mu.Lock()
-		for _, r := range rows {
-			if in := s.insts[r.key]; in != nil && in.proc != nil && in.proc.pid == r.pid &&
-				in.proc.startTime == r.startTime && !in.proc.exited() {
-				known[r.key] = true
-			}
-		}
-		s.mu.Unlock()
-	}
-	out := procCheck{}
-	for _, r := range rows {
-		if r.pid <= 0 {
-			continue
-		}
-		if known[r.key] {
-			out[r.key] = true
-			continue
-		}
-		out[r.key] = SameProcess(r.pid, r.startTime)
-	}
-	return out
-}
-
-// refreshView makes a follower's instances what instance_state says,
-// keeping their in-flight counts: a process is routed to only if the row
-// says it is running or unhealthy and it is alive with the recorded start
-// time. Nothing is written.
-func (s *Supervisor) refreshView(ctx context.Context) error {
-	rows, err := s.loadRows(ctx)
-	if err != nil {
-		return err
-	}
-	checks := s.checkRows(rows, false)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.role != roleFollower || s.closed {
-		return nil
-	}
-	seen := map[key]bool{}
-	for _, r := range rows {
-		svc := s.cfg.Services[r.service]
-		if svc == nil || !storedName(r.id) {
-			continue
-		}
-		seen[r.key] = true
-		in := s.insts[r.key]
-		if in == nil {
-			in = s.newInst(r.key, svc)
-		}
-		if in.op != nil {
-			continue // ours, from before a hand-over; it settles on its own
-		}
-		s.viewRowLocked(in, r, checks[r.key])
-	}
-	for k, in := range s.insts {
-		if !seen[k] && in.op == nil {
-			delete(s.insts, k)
-		}
-	}
-	s.views.Add(1)
-	s.signalLocked()
-	return nil
-}
-
-// viewRowLocked applies one row to a follower's instance. Caller holds
-// s.mu.
-func (s *Supervisor) viewRowLocked(in *inst, r row, alive bool) {
-	in.weight = r.weight
-	in.restarts = r.restarts
-	in.owner = r.owner
-	in.startedAt = r.startedAt
-	if r.logPath != "" {
-		in.logPath = r.logPath
-	}
-	state := r.status
-	var p *process
-	switch state {
-	case StateRunning, StateUnhealthy:
-		if r.pid > 0 && alive {
-			p = in.proc
-			if p == nil || p.pid != r.pid || p.startTime != r.startTime {
-				p = &process{pid: r.pid, port: r.port, startTime: r.startTime, adopted: true, done: make(chan struct{})}
-			}
-		} else {
-			// Dead, and the supervisor has not written so yet: it will
-			// restart it (or not); until then there is nowhere to route.
-			state = StateRestarting
-		}
-	case StateStarting, StateRestarting, StateIdle, StateStopped, StateFailed:
-	default:
-		state = StateStopped
-	}
-	in.proc = p
-	in.adopted = p == nil || p.adopted
-	in.state = state
-	switch {
-	case p != nil && state == StateRunning:
-		in.health = HealthHealthy
-	case p != nil:
-		in.health = HealthUnhealthy
-	default:
-		in.health = HealthUnknown
-	}
-	if state == StateFailed {
-		if in.lastErr == nil {
-			in.lastErr = fmt.Errorf("%w (as recorded by the supervising server)", ErrFailed)
-		}
-	} else if state == StateRunning {
-		in.lastErr = nil
-	}
-}
-
-// newServerID makes an id for a server that was given none.
-func newServerID() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-// finishAdoption does what follows the adoption of one instance outside
-// s.mu: index its logs, record it as ours, say so.
-func (s *Supervisor) finishAdoption(ctx context.Context, a adoption) error {
-	in := a.in
-	if a.adopted {
-		s.indexer.WatchFiles(in.service, in.id, logs.FilesFromPath(a.logPath))
-		s.log.Info("adopted instance", "instance", in.key.String(), "pid", a.pid, "port", a.port, "previous_owner", a.prevOwner)
-		s.emit(EventAdopted, in, nil)
-	}
-	if a.reused && pidAlive(a.pid) {
-		s.log.Warn("recorded pid belongs to another process now; not touching it",
-			"instance", in.key.String(), "pid", a.pid)
-	}
-	return s.persist(ctx, in)
 }

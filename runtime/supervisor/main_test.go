@@ -10,13 +10,16 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/store"
 )
@@ -150,25 +153,8 @@ func appService(bin string, mods ...func(*config.Service)) *config.Service {
 
 func testapp(t testing.TB) string { return testbin.Build(t, testappPkg) }
 
-// fakeClock is an injectable clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a clock that tests move by hand, stopped at the real time.
+func newClock() *testclock.Clock { return testclock.Stopped(time.Now()) }
 
 // env is one test's world: a data directory, a database, a supervisor.
 type env struct {
@@ -296,6 +282,37 @@ func newEnvAt(t *testing.T, dir string, cfg *config.Config, db *sql.DB, mod func
 		}
 	})
 	return e
+}
+
+// runHelper starts this test binary as a server in another OS process
+// (see TestMain) over dir, running the test app, with env added to its
+// environment. At the end of the test it is killed, and then gone runs.
+func runHelper(t *testing.T, dir, bin string, gone func(), env ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	lo, _ := randomPorts()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(),
+		"SUPERVISOR_TEST_HELPER=1",
+		"SUPERVISOR_TEST_DATA_DIR="+dir,
+		"SUPERVISOR_TEST_APP="+bin,
+		"SUPERVISOR_TEST_PORT_MIN="+strconv.Itoa(lo),
+	), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if gone != nil {
+			gone()
+		}
+	})
+	return cmd, out
 }
 
 // waitFor polls cond until it holds or d passes.

@@ -4,73 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	psprocess "github.com/shirou/gopsutil/v3/process"
+	"github.com/tenement/ten/internal/proc"
 )
 
 // ProcStartTime returns when process pid started, in milliseconds since the
-// epoch, as recorded in instance_state.proc_start_time. Together with the
-// pid it names one process: a pid can be reused, the pair cannot.
-func ProcStartTime(pid int) (int64, error) {
-	if pid <= 0 {
-		return 0, fmt.Errorf("no process %d", pid)
-	}
-	// Not psprocess.NewProcess: its existence check goes through
-	// os.FindProcess, which opens a pidfd per call that lives until the
-	// garbage collector finds it, and this runs on every liveness poll.
-	// CreateTime reads /proc/PID/stat and fails for a missing process.
-	p := &psprocess.Process{Pid: int32(pid)}
-	return p.CreateTime()
-}
-
-// startTimeSlack tolerates the jitter of derived start times: gopsutil
-// computes them from the boot time, which the kernel derives from the wall
-// clock and which moves when the clock is stepped.
-const startTimeSlack = 1000 // ms
+// epoch, as recorded in instance_state.proc_start_time (see proc.StartTime).
+func ProcStartTime(pid int) (int64, error) { return proc.StartTime(pid) }
 
 // SameProcess reports whether pid is alive and is the process that started
-// at startMS (see ProcStartTime). A pid that is alive with another start
-// time has been reused by a stranger, which must never be signalled.
-func SameProcess(pid int, startMS int64) bool {
-	if pid <= 0 || startMS <= 0 || !pidAlive(pid) {
-		return false
-	}
-	st, err := ProcStartTime(pid)
-	if err != nil {
-		return false
-	}
-	d := st - startMS
-	return d >= -startTimeSlack && d <= startTimeSlack
-}
+// at startMS; an unknown start time never is (see proc.Same, the one rule
+// the supervisor and ten-upgrade share).
+func SameProcess(pid int, startMS int64) bool { return proc.Same(pid, startMS) }
 
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	if err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	return !isZombie(pid)
-}
-
-// isZombie reads the state from /proc/pid/stat where there is one. A
-// zombie has exited but not been reaped (by its parent, which may be the
-// server that spawned it and is still shutting down).
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] == 'Z' || b[i+2] == 'X'
-}
+// pidAlive reports whether pid exists and is not a zombie (see proc.Alive).
+func pidAlive(pid int) bool { return proc.Alive(pid) }
 
 // killGroup signals the process group led by pid (tenants run in their
 // own group, pgid = pid). It reports whether the group existed. A pid of

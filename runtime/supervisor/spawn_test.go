@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/logs"
 )
@@ -50,9 +51,8 @@ func TestSpawnRunsTenantAndRecordsIt(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("data dir: %v %v", st.Mode(), err)
 	}
-	environ, err := os.ReadFile("/proc/" + strconv.Itoa(in.PID) + "/environ")
-	if err == nil && !slices.Contains(strings.Split(string(environ), "\x00"), "GREETING=hi from alice on "+strconv.Itoa(in.Port)) {
-		t.Errorf("GREETING not interpolated: %q", environ)
+	if info, err := proc.Describe(context.Background(), in.PID); err == nil && !slices.Contains(info.Env, "GREETING=hi from alice on "+strconv.Itoa(in.Port)) {
+		t.Errorf("GREETING not interpolated: %q", info.Env)
 	}
 
 	// Own process group: the tenant leads it.

@@ -171,14 +171,9 @@ func (s *Supervisor) measure(in *inst) (StorageInfo, error) {
 
 // Storage measures the data directory of service:id now.
 func (s *Supervisor) Storage(ctx context.Context, service, id string) (StorageInfo, error) {
-	if _, err := s.lookup(service, id); err != nil {
+	in, err := s.find(service, id)
+	if err != nil {
 		return StorageInfo{}, err
-	}
-	s.mu.Lock()
-	in := s.insts[key{service, id}]
-	s.mu.Unlock()
-	if in == nil {
-		return StorageInfo{}, fmt.Errorf("%s:%s: %w", service, id, ErrNotFound)
 	}
 	return s.measure(in)
 }

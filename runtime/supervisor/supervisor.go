@@ -67,7 +67,7 @@ type Supervisor struct {
 	next   int         // where the next port search starts
 	closed bool
 
-	// Lease state (see lease.go).
+	// Lease state (see doc.go: lease.go, follow.go, handover.go).
 	role         role
 	retiring     bool          // HandOver in progress: still the holder, but acting no more
 	handedTo     string        // the successor, once handed over
@@ -291,25 +291,16 @@ func (s *Supervisor) spawnConfigured(ctx context.Context) {
 			s.log.Error("[instances] names an unknown service", "service", svc, "ids", ids)
 		}
 	}
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, k := range todo {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			_, err := s.Spawn(ctx, k.service, k.id)
-			switch {
-			case err == nil, errors.Is(err, ErrExists):
-			case errors.Is(err, ErrNotSupervisor), errors.Is(err, ErrShutdown):
-				// Handed over or shut down meanwhile: not ours to start.
-			default:
-				s.log.Error("auto-spawn failed", "instance", k.String(), "err", err)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(8, todo, func(k key) {
+		_, err := s.Spawn(ctx, k.service, k.id)
+		switch {
+		case err == nil, errors.Is(err, ErrExists):
+		case errors.Is(err, ErrNotSupervisor), errors.Is(err, ErrShutdown):
+			// Handed over or shut down meanwhile: not ours to start.
+		default:
+			s.log.Error("auto-spawn failed", "instance", k.String(), "err", err)
+		}
+	})
 }
 
 // Shutdown stops the loops and waits for transitions in progress. With
@@ -424,10 +415,9 @@ func (s *Supervisor) SetWeight(ctx context.Context, service, id string, weight i
 		return fmt.Errorf("%s:%s: %w (got %d)", service, id, ErrBadWeight, weight)
 	}
 	s.mu.Lock()
-	if !s.actingLocked() {
-		err := s.notSupervisorErrLocked()
+	if err := s.notActingLocked(key{service, id}); err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("%s:%s: %w", service, id, err)
+		return err
 	}
 	in, ok := s.insts[key{service, id}]
 	if !ok {
@@ -437,6 +427,37 @@ func (s *Supervisor) SetWeight(ctx context.Context, service, id string, weight i
 	in.weight = weight
 	s.mu.Unlock()
 	return s.persist(ctx, in)
+}
+
+// find returns the instance service:id, which must be known.
+func (s *Supervisor) find(service, id string) (*inst, error) {
+	if _, err := s.lookup(service, id); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	in := s.insts[key{service, id}]
+	s.mu.Unlock()
+	if in == nil {
+		return nil, fmt.Errorf("%s:%s: %w", service, id, ErrNotFound)
+	}
+	return in, nil
+}
+
+// parallel calls f for each item, at most limit at a time, so that one
+// slow item does not hold up the others, nor do all of them start at once.
+func parallel[T any](limit int, items []T, f func(T)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(it)
+		}()
+	}
+	wg.Wait()
 }
 
 // lookup validates a name and returns its service configuration.

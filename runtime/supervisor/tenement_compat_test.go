@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -44,14 +45,14 @@ func TestCommandLineSplitAsTenementHypervisor260(t *testing.T) {
 	if code, body := get(t, in.Addr, "/hello.txt"); code != 200 || string(body) != "hello" {
 		t.Fatalf("GET = %d %q", code, body)
 	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(in.PID) + "/cmdline")
+	got, err := proc.Cmdline(in.PID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// argv[0] is python's own (a pyenv shim execs the real one).
 	want := []string{"-m", "http.server", "--bind", "127.0.0.1", "--directory",
 		filepath.Join(e.dir, "py", "docs"), strconv.Itoa(in.Port)}
-	if got := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00"); !slices.Equal(got[1:], want) {
+	if !slices.Equal(got[1:], want) {
 		t.Errorf("argv %q, want python3 %q", got, want)
 	}
 }
@@ -159,12 +160,7 @@ func TestSpawnWithFailingHealthAsTenementHypervisor(t *testing.T) {
 // list_instances (and `ten ps`) shows. ten lists it no more either, and
 // lists it again once a request wakes it.
 func TestIdleInstanceLeavesListAsTenementReapIdle(t *testing.T) {
-	bin := testapp(t)
-	clock := newClock()
-	e := newEnv(t, func(cfg *config.Config, o *Options) {
-		cfg.Services["web"] = appService(bin, func(s *config.Service) { s.IdleTimeout = 60 })
-		o.Now = clock.Now
-	})
+	e, clock := idleWebEnv(t)
 	ctx := context.Background()
 	for _, id := range []string{"a", "b"} {
 		if _, err := e.s.Spawn(ctx, "web", id); err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,16 +52,17 @@ type Server struct {
 	*httptest.Server
 	Owner, Repo string
 
-	mu       sync.Mutex
-	releases []*Release
-	nextID   int64
-	// RateLimited makes every API call fail with GitHub's 403 rate-limit
+	// rateLimited makes every API call fail with GitHub's 403 rate-limit
 	// response.
-	rateLimited bool
+	rateLimited atomic.Bool
 	// leakedAuth records a download request that carried an Authorization
 	// header: the token must never reach the storage host.
-	leakedAuth bool
-	downloads  []string
+	leakedAuth atomic.Bool
+
+	mu        sync.Mutex
+	releases  []*Release
+	nextID    int64
+	downloads []string
 }
 
 // NewServer starts a fake for the repository "owner/name". It is closed when
@@ -91,19 +93,11 @@ func (s *Server) Add(r *Release) *Release {
 }
 
 // SetRateLimited switches GitHub's rate limit on or off.
-func (s *Server) SetRateLimited(on bool) {
-	s.mu.Lock()
-	s.rateLimited = on
-	s.mu.Unlock()
-}
+func (s *Server) SetRateLimited(on bool) { s.rateLimited.Store(on) }
 
 // LeakedAuth reports whether a download request carried an Authorization
 // header.
-func (s *Server) LeakedAuth() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.leakedAuth
-}
+func (s *Server) LeakedAuth() bool { return s.leakedAuth.Load() }
 
 // Downloads lists the asset names downloaded so far.
 func (s *Server) Downloads() []string {
@@ -124,7 +118,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if s.rateLimited {
+	if s.rateLimited.Load() {
 		w.Header().Set("X-RateLimit-Limit", "60")
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
@@ -193,7 +187,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveDownload(w http.ResponseWriter, r *http.Request, rest string) {
 	if r.Header.Get("Authorization") != "" {
-		s.leakedAuth = true
+		s.leakedAuth.Store(true)
 	}
 	idText, _, _ := strings.Cut(rest, "/")
 	id, _ := strconv.ParseInt(idText, 10, 64)

@@ -1,4 +1,4 @@
-package store
+package sqlitefile
 
 import (
 	"context"
@@ -9,17 +9,14 @@ import (
 	"path/filepath"
 
 	"modernc.org/sqlite"
+
+	"github.com/tenement/ten/internal/fault"
+	"github.com/tenement/ten/internal/fsutil"
 )
 
 // stepPages is how many pages each backup step copies between checks of
 // the context. 1024 pages is 4 MiB at the default page size.
 var stepPages int32 = 1024
-
-// Test hooks; nil outside tests.
-var (
-	testHookStep   func()           // after each backup step
-	testHookCopied func(tmp string) // after the copy is complete and synced, before it is checked
-)
 
 // backuper is the part of modernc.org/sqlite's driver connection that
 // starts an online backup (sqlite3_backup_init) to another file.
@@ -27,8 +24,9 @@ type backuper interface {
 	NewBackup(dstURI string) (*sqlite.Backup, error)
 }
 
-// Backup writes a consistent copy of the live database to dest while other
-// connections keep reading and writing it.
+// Backup writes a consistent copy of the database src, opened from the
+// file srcPath, to dest while other connections keep reading and writing
+// it.
 //
 // The copy is made with SQLite's online backup API from inside one read
 // transaction, so it is the database exactly as of one commit, however long
@@ -38,26 +36,31 @@ type backuper interface {
 // checked with PRAGMA integrity_check before it is renamed onto dest. If
 // anything fails, dest is left as it was (absent, or a previous file) and the
 // temporary file is removed.
-func (db *DB) Backup(ctx context.Context, dest string) error {
-	if err := backup(ctx, db.DB, db.Path, dest); err != nil {
-		return fmt.Errorf("backup %s: %w", db.Path, err)
+func Backup(ctx context.Context, src *sql.DB, srcPath, dest string) error {
+	if err := backup(ctx, src, srcPath, dest); err != nil {
+		return fmt.Errorf("backup %s: %w", srcPath, err)
 	}
 	return nil
 }
 
 // BackupFile copies the database at src to dest like Backup, without
-// migrating or otherwise writing src: src is opened read-only (mode=ro), so
-// its bytes are never written, not even by a checkpoint. Like any reader of
-// a WAL database, SQLite creates the -wal and -shm files next to src if they
-// are missing, and leaves them. ten-upgrade uses BackupFile to snapshot a
-// production database before handing it to a new binary.
+// writing src: src is opened read-only (mode=ro), so its bytes are never
+// written, not even by a checkpoint. Like any reader of a WAL database,
+// SQLite creates the -wal and -shm files next to src if they are missing,
+// and leaves them. ten-upgrade uses BackupFile to snapshot a production
+// database before handing it to a new binary.
 func BackupFile(ctx context.Context, src, dest string) error {
-	db, err := Open(ctx, src, Options{ReadOnly: true, NoMigrate: true})
+	db, err := openReadOnly(src)
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", src, err)
 	}
 	defer db.Close()
-	return db.Backup(ctx, dest)
+	// sql.Open connects lazily; ping so that a missing or unreadable
+	// source is reported as such, not as a failed copy.
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("backup %s: %w", src, err)
+	}
+	return Backup(ctx, db, src, dest)
 }
 
 func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) {
@@ -90,12 +93,10 @@ func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) 
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		return err
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := syncFile(tmp); err != nil {
 		return err
 	}
-	if testHookCopied != nil {
-		testHookCopied(tmp)
-	}
+	fault.Point("store.backup.copied", tmp)
 	if err := IntegrityCheck(ctx, tmp); err != nil {
 		return err
 	}
@@ -104,9 +105,9 @@ func backup(ctx context.Context, src *sql.DB, srcPath, dest string) (err error) 
 	}
 	// Without syncing the directory the rename itself may not survive a
 	// crash, and a caller would trust a backup that is not there.
-	if err := syncPath(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		os.Remove(dest)
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return err
 	}
 	return nil
 }
@@ -139,7 +140,7 @@ func copyDatabase(ctx context.Context, src *sql.DB, dst string) error {
 		if !ok {
 			return fmt.Errorf("driver connection %T does not support online backup", dc)
 		}
-		bk, err := b.NewBackup(fileURI(dst))
+		bk, err := b.NewBackup(URI(dst))
 		if err != nil {
 			return fmt.Errorf("start backup: %w", err)
 		}
@@ -152,9 +153,7 @@ func copyDatabase(ctx context.Context, src *sql.DB, dst string) error {
 				bk.Finish()
 				return fmt.Errorf("backup step: %w", err)
 			}
-			if testHookStep != nil {
-				testHookStep()
-			}
+			fault.Point("store.backup.step", "")
 		}
 		if err := bk.Finish(); err != nil {
 			return fmt.Errorf("finish backup: %w", err)
@@ -173,7 +172,7 @@ func copyDatabase(ctx context.Context, src *sql.DB, dst string) error {
 // opened read-only from a read-only directory. The live database is switched
 // back to WAL by Open when a copy is restored.
 func toRollbackJournal(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", fileURI(path))
+	db, err := sql.Open("sqlite", URI(path))
 	if err != nil {
 		return err
 	}
@@ -188,8 +187,8 @@ func toRollbackJournal(ctx context.Context, path string) error {
 	return db.Close()
 }
 
-// syncPath fsyncs a file or directory.
-func syncPath(path string) error {
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

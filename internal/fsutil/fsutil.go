@@ -8,8 +8,10 @@
 // until the instant it names the new one; the directory fsync makes the
 // rename itself durable.
 //
-// ten-upgrade uses it for the installed ten binary, its backups and the
-// files it keeps in its state directory. Paths are used as given: callers
+// Both programs use it, which is why it is internal and not under
+// orchestrator/: ten-upgrade for the installed ten binary, its backups, the
+// files it keeps in its state directory and the proxy configs it switches;
+// ten for its API token and the files it generates. Paths are used as given: callers
 // resolve symbolic links first if they mean the file a link points to
 // (renaming over a link replaces the link, not its target).
 package fsutil
@@ -91,43 +93,117 @@ func explain(op, path, dir string, err error) error {
 // recognisable as leftovers of a killed process.
 func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
 
+// stage writes a temporary file in path's directory: fill writes it, it
+// gets mode perm and, when owner is not nil, owner's uid and gid, and it
+// is synced and closed. On failure nothing is left behind.
+func stage(path string, perm os.FileMode, owner fs.FileInfo, fill func(*os.File) error) (tmp string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := fill(f); err != nil {
+		return "", err
+	}
+	// Chmod is not subject to the umask, so the file gets exactly perm.
+	if err := f.Chmod(perm); err != nil {
+		return "", err
+	}
+	if owner != nil {
+		copyOwner(f, owner)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// commit renames tmp over path and syncs path's directory; if the rename
+// fails, tmp is removed.
+func commit(tmp, path string) error {
+	if err := rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
 // replace writes path atomically: fill writes a temporary file in path's
 // directory, which is then set to perm, synced and renamed over path, and
 // the directory is synced. On failure the temporary file is removed and
 // path is as it was.
-func replace(op, path string, perm os.FileMode, fill func(*os.File) error) (err error) {
+func replace(op, path string, perm os.FileMode, fill func(*os.File) error) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPattern(path))
+	tmp, err := stage(path, perm, nil, fill)
+	if err == nil {
+		err = commit(tmp, path)
+	}
 	if err != nil {
 		return explain(op, path, dir, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := fill(f); err != nil {
-		return fmt.Errorf("%s %s: %w", op, path, err)
+	return nil
+}
+
+// Staged is a replacement for a file, written and synced next to it but
+// not yet in place, so that a caller can have it checked (a proxy's
+// "validate") before it replaces anything.
+type Staged struct {
+	// Path is the temporary file holding the new content.
+	Path   string
+	target string
+}
+
+// Stage writes data to a temporary file next to path with path's mode and
+// owner (0644 and the caller's owner if path does not exist; the owner
+// only when running as root), synced. Commit puts it in place; Discard
+// removes it. path is used as given: resolve a symbolic link first to
+// replace its target.
+func Stage(path string, data []byte) (*Staged, error) {
+	perm := os.FileMode(0o644)
+	fi, err := os.Stat(path)
+	if err == nil {
+		perm = fi.Mode().Perm()
+	} else {
+		fi = nil
 	}
-	// Chmod is not subject to the umask, so the file gets exactly perm.
-	if err := f.Chmod(perm); err != nil {
-		return explain(op, path, dir, err)
+	tmp, err := stage(path, perm, fi, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("%s %s: sync: %w", op, path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s %s: %w", op, path, err)
-	}
-	if err := rename(tmp, path); err != nil {
-		return explain(op, path, dir, err)
-	}
-	if err := SyncDir(dir); err != nil {
-		return fmt.Errorf("%s %s: %w", op, path, err)
+	return &Staged{Path: tmp, target: path}, nil
+}
+
+// Commit renames the staged file over its target and syncs the directory.
+// On failure the staged file is removed and the target is as it was.
+func (s *Staged) Commit() error {
+	if err := commit(s.Path, s.target); err != nil {
+		return fmt.Errorf("write %s: %w", s.target, err)
 	}
 	return nil
+}
+
+// Discard removes the staged file; the target is untouched.
+func (s *Staged) Discard() { os.Remove(s.Path) }
+
+// Replace writes data to path atomically and durably, keeping path's mode
+// and owner (Stage, then Commit).
+func Replace(path string, data []byte) error {
+	s, err := Stage(path, data)
+	if err != nil {
+		return err
+	}
+	return s.Commit()
 }
 
 // WriteFile writes data to path atomically and durably with mode perm
