@@ -57,7 +57,11 @@ func TestChooseStrategy(t *testing.T) {
 		{"restart", nil, "none", false, "restart", ""},
 		{"bogus", handoffSrv, "none", true, "", "unknown strategy"},
 	} {
-		got, err := chooseStrategy(tt.want, tt.old, tt.proxy, tt.overlap)
+		s, err := chooseStrategy(tt.want, tt.old, tt.proxy, tt.overlap)
+		got := ""
+		if s != nil {
+			got = s.name()
+		}
 		if got != tt.got || (tt.errHas == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.errHas)) {
 			t.Errorf("chooseStrategy(%s, %v, %s, %v) = %q, %v; want %q, %q", tt.want, tt.old != nil, tt.proxy, tt.overlap, got, err, tt.got, tt.errHas)
 		}

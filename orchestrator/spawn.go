@@ -166,3 +166,49 @@ func (p *ServerProc) Port() int {
 	n, _ := strconv.Atoi(port)
 	return n
 }
+
+// findByNonce lists the live processes whose environment holds nonce: the
+// servers this upgrade started, found again after a crash.
+func findByNonce(nonce string) []ServerProc {
+	if nonce == "" {
+		return nil
+	}
+	want := []byte(envHealthNonce + "=" + nonce)
+	ents, _ := os.ReadDir("/proc")
+	var out []ServerProc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range splitNul(b) {
+			if string(kv) == string(want) {
+				if st, err := procStartTime(pid); err == nil && pidAlive(pid) {
+					out = append(out, ServerProc{PID: pid, StartTime: st, Nonce: nonce})
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+func splitNul(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != 0 {
+			i++
+		}
+		out = append(out, b[:i])
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return out
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/orchestrator/lockfile"
-	"github.com/tenement/ten/runtime/config"
 )
 
 // StatusSchema and HistorySchema identify the JSON shapes of
@@ -157,15 +156,7 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if proxyName == "" {
 		proxyName = in.cfg.Upgrade.Proxy
 	}
-	if rep.Server != nil {
-		if rep.Server.HasCapability("handoff") {
-			rep.Strategies = append(rep.Strategies, config.StrategyHandoff)
-		}
-		if proxyName != "" && proxyName != config.ProxyNone {
-			rep.Strategies = append(rep.Strategies, config.StrategyProxy)
-		}
-	}
-	rep.Strategies = append(rep.Strategies, config.StrategyRestart)
+	rep.Strategies = availableStrategies(rep.Server, proxyName)
 	rep.Strategy = rep.Strategies[0]
 	// A ten-upgrade with another state directory shows only in the
 	// installation's lock.
