@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,21 +38,9 @@ var httpClient = &http.Client{
 
 func getHealth(ctx context.Context, baseURL string) (healthAnswer, error) {
 	var h healthAnswer
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/health", nil)
+	body, err := getCapped(ctx, httpClient, baseURL+"/health", 1<<20)
 	if err != nil {
 		return h, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return h, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return h, fmt.Errorf("/health: %s", resp.Status)
 	}
 	if err := json.Unmarshal(body, &h); err != nil {
 		return h, fmt.Errorf("/health: not ten's answer: %.100q", body)
@@ -60,6 +49,37 @@ func getHealth(ctx context.Context, baseURL string) (healthAnswer, error) {
 		return h, fmt.Errorf("/health: status %q", h.Status)
 	}
 	return h, nil
+}
+
+// getCapped GETs url with c and returns the body of a 200 answer, refusing
+// one larger than max bytes.
+func getCapped(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return readAllCapped(resp.Body, url, max)
+}
+
+// readAllCapped reads r, named name in errors, refusing more than max
+// bytes.
+func readAllCapped(r io.Reader, name string, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
+	}
+	return b, nil
 }
 
 // gate is a health gate: N consecutive healthy answers from the expected
@@ -140,20 +160,12 @@ type serverMetrics struct {
 // getMetrics scrapes ten's /metrics (Prometheus text format).
 func getMetrics(ctx context.Context, baseURL string) (serverMetrics, error) {
 	var m serverMetrics
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	body, err := getCapped(ctx, httpClient, baseURL+"/metrics", 16<<20)
 	if err != nil {
 		return m, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("/metrics: %s", resp.Status)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return m, fmt.Errorf("/metrics: %w", err)
 	}

@@ -1,12 +1,14 @@
 package orchestrator
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -113,4 +115,16 @@ func (in *install) checkStrategy(flag string) error {
 		return checkStrategyName("--strategy", flag)
 	}
 	return configStrategyError(in.cfg)
+}
+
+// openInstall finds the install and opens its journal. The journal is nil
+// when no upgrade was ever recorded in the state directory: looking
+// creates nothing.
+func openInstall(ctx context.Context, co CheckOptions, stateDir string) (*install, *journal.Journal, error) {
+	in, err := findInstall(co, stateDir)
+	if err != nil || !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+		return in, nil, err
+	}
+	j, err := journal.Open(ctx, in.stateDir)
+	return in, j, err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,16 +27,12 @@ type RollbackOptions struct {
 func Rollback(ctx context.Context, opts RollbackOptions) *RunReport {
 	rep := &RunReport{Schema: RunSchema, Command: "rollback", StartedAt: time.Now().UTC(), Undone: []string{}, Notes: []string{}, Steps: []StepInfo{}}
 	defer func() { rep.DurationMS = time.Since(rep.StartedAt).Milliseconds() }()
-	in, err := findInstall(opts.Check, opts.StateDir)
+	in, j, err := openInstall(ctx, opts.Check, opts.StateDir)
 	if err != nil {
 		return rep.refuse(err)
 	}
-	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+	if j == nil {
 		return rep.refuse(fmt.Errorf("nothing to roll back to: no upgrade has been recorded in %s", in.stateDir))
-	}
-	j, err := journal.Open(ctx, in.stateDir)
-	if err != nil {
-		return rep.refuse(err)
 	}
 	defer j.Close()
 	unlock, err := j.Lock()

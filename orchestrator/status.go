@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -142,7 +141,7 @@ func explain(u *journal.Upgrade, steps []journal.Step, holder int, locked bool) 
 
 // Status reports the running server and any unfinished upgrade.
 func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
-	in, err := findInstall(opts.Check, opts.StateDir)
+	in, j, err := openInstall(ctx, opts.Check, opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +162,8 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if pid, _, held, _ := lockfile.Holder(dataDirLockPath(in.dataDir)); held {
 		rep.Locked, rep.LockHolder = true, pid
 	}
-	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+	if j == nil {
 		return rep, nil
-	}
-	j, err := journal.Open(ctx, in.stateDir)
-	if err != nil {
-		return nil, err
 	}
 	defer j.Close()
 	holder, locked, _ := j.Holder()
@@ -240,17 +235,13 @@ type HistoryReport struct {
 
 // History lists the recorded upgrades, newest first.
 func History(ctx context.Context, opts StatusOptions) (*HistoryReport, error) {
-	in, err := findInstall(opts.Check, opts.StateDir)
+	_, j, err := openInstall(ctx, opts.Check, opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	rep := &HistoryReport{Schema: HistorySchema, Upgrades: []*UpgradeInfo{}}
-	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+	if j == nil {
 		return rep, nil
-	}
-	j, err := journal.Open(ctx, in.stateDir)
-	if err != nil {
-		return nil, err
 	}
 	defer j.Close()
 	ups, err := j.History(ctx, opts.Limit)
