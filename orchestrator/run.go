@@ -261,23 +261,31 @@ func runFresh(ctx context.Context, rep *RunReport, opts RunOptions, in *install,
 			return rep.refuse(errors.New("not confirmed: nothing was changed"))
 		}
 	}
-	params, err := json.Marshal(p)
-	if err != nil {
-		return rep.refuse(err)
-	}
-	id, err := j.Begin(ctx, journal.Upgrade{From: p.From, To: p.To, Strategy: p.Strategy, Params: params})
-	if err != nil {
+	if err := u.begin(ctx, j); err != nil {
 		return rep.refuse(err)
 	}
 	journaled = true
-	rep.ID = id
-	u.j, u.id, u.r = j, id, &journal.Runner{J: j, ID: id, Log: u.log}
-	u.say("Upgrade %d: ten %s -> %s, strategy %s", id, p.From, p.To, p.Strategy)
+	rep.ID = u.id
+	u.say("Upgrade %d: ten %s -> %s, strategy %s", u.id, p.From, p.To, p.Strategy)
 	if url := s.probeURL(p); url != "" {
 		u.avail = startProbe(url)
 	}
-	err = u.r.Run(ctx, u.actions())
-	return u.finish(ctx, rep, err)
+	return u.finish(ctx, rep, u.r.Run(ctx, u.actions()))
+}
+
+// begin records the upgrade in the journal, with the params another
+// ten-upgrade process needs to resume or roll it back.
+func (u *upgrade) begin(ctx context.Context, j *journal.Journal) error {
+	params, err := json.Marshal(u.p)
+	if err != nil {
+		return err
+	}
+	id, err := j.Begin(ctx, journal.Upgrade{From: u.p.From, To: u.p.To, Strategy: u.p.Strategy, Params: params})
+	if err != nil {
+		return err
+	}
+	u.j, u.id, u.r = j, id, &journal.Runner{J: j, ID: id, Log: u.log}
+	return nil
 }
 
 // checkCandidate runs the pre-flight check of a new upgrade: the installed

@@ -99,3 +99,24 @@ func TestPlanMatchesRunner(t *testing.T) {
 		})
 	}
 }
+
+// TestAvailableStrategies: what `ten-upgrade status` offers, best first.
+func TestAvailableStrategies(t *testing.T) {
+	handoffSrv := &RunningServer{Version: "1.0.0", Capabilities: []string{"handoff"}}
+	plainSrv := &RunningServer{Version: "0.9.0"}
+	for _, tt := range []struct {
+		old   *RunningServer
+		proxy string
+		want  []string
+	}{
+		{handoffSrv, "caddy", []string{"handoff", "proxy", "restart"}},
+		{handoffSrv, "none", []string{"handoff", "restart"}},
+		{plainSrv, "nginx", []string{"proxy", "restart"}},
+		{plainSrv, "", []string{"restart"}},
+		{nil, "caddy", []string{"restart"}},
+	} {
+		if got := availableStrategies(tt.old, tt.proxy); !slices.Equal(got, tt.want) {
+			t.Errorf("availableStrategies(%v, %q) = %v, want %v", tt.old != nil, tt.proxy, got, tt.want)
+		}
+	}
+}
