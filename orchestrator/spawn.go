@@ -85,15 +85,6 @@ func startDetached(bin string, args []string, dir string, env []string, logPath 
 	return s, nil
 }
 
-// exitedEarly returns a channel closed when the process exits, or nil for a
-// process that is not our child.
-func (s *started) exitedEarly() <-chan struct{} {
-	if s == nil {
-		return nil
-	}
-	return s.exited
-}
-
 // stopProcess sends SIGTERM to the recorded process and waits until it has
 // exited, escalating to SIGKILL after timeout. A pid that no longer names
 // the recorded process is left alone.

@@ -31,11 +31,9 @@ type upgrade struct {
 	log *slog.Logger
 	out io.Writer
 
-	mu       sync.Mutex
-	notes    []string
-	cand     *started // the candidate, when this process started it
-	downtime time.Duration
-	avail    *availabilityProbe
+	mu    sync.Mutex
+	notes []string
+	avail *availabilityProbe
 	// journaled are the outputs recorded for this upgrade's steps when it
 	// was loaded from the journal.
 	journaled map[string]json.RawMessage

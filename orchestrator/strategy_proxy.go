@@ -163,7 +163,6 @@ func (proxyStrategy) switchOver(ctx context.Context, u *upgrade) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.cand = s
 	out.New = s.ServerProc
 	oldAddr := dialAddr(old.Addr)
 	if err := drv.Switch(ctx, []string{newAddr, oldAddr}); err != nil {

@@ -62,11 +62,10 @@ func (restartStrategy) switchOver(ctx context.Context, u *upgrade) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	u.cand = s
-	u.downtime = time.Since(start)
-	u.note("restart: %s of downtime (SIGTERM to the new server's first healthy answer)", u.downtime.Round(time.Millisecond))
+	downtime := time.Since(start)
+	u.note("restart: %s of downtime (SIGTERM to the new server's first healthy answer)", downtime.Round(time.Millisecond))
 	u.checkPointOfNoReturn(ctx)
-	return switchOut{Strategy: u.p.Strategy, Old: old, New: s.ServerProc, DowntimeMS: u.downtime.Milliseconds()}, nil
+	return switchOut{Strategy: u.p.Strategy, Old: old, New: s.ServerProc, DowntimeMS: downtime.Milliseconds()}, nil
 }
 
 // undo stops the candidate (found by its nonce when the switch did not

@@ -11,6 +11,8 @@ import (
 	"github.com/tenement/ten/runtime/handoff"
 )
 
+// switchOut is the switch step's output: the servers before and after,
+// and what the strategy needs to undo the switch.
 type switchOut struct {
 	Strategy   string      `json:"strategy"`
 	Old        *ServerProc `json:"old,omitempty"`
@@ -20,6 +22,8 @@ type switchOut struct {
 	Snapshot   string      `json:"proxy_snapshot,omitempty"` // file
 }
 
+// doSwitch makes sure the staged binary is still the verified candidate,
+// then lets the strategy switch.
 func (u *upgrade) doSwitch(ctx context.Context) (any, error) {
 	if err := u.verifyStaged(); err != nil {
 		return nil, err
@@ -27,6 +31,8 @@ func (u *upgrade) doSwitch(ctx context.Context) (any, error) {
 	return u.s.switchOver(ctx, u)
 }
 
+// undoSwitch lets the strategy undo the switch, with its output when the
+// switch finished.
 func (u *upgrade) undoSwitch(ctx context.Context, raw json.RawMessage) error {
 	var out *switchOut
 	if raw != nil {
