@@ -194,13 +194,8 @@ func (proxyStrategy) undo(ctx context.Context, u *upgrade, out *switchOut) error
 	if err != nil {
 		return err
 	}
-	var ps *proxySnapshot
-	if b, err := os.ReadFile(u.snapshotPath()); err == nil {
-		ps = &proxySnapshot{}
-		if err := json.Unmarshal(b, ps); err != nil {
-			return fmt.Errorf("read %s: %w", u.snapshotPath(), err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	ps, err := u.readSnapshot()
+	if err != nil {
 		return err
 	}
 	var snap []byte
@@ -278,4 +273,21 @@ func (u *upgrade) bringBackFrom(ctx context.Context, drv proxy.Driver, snap []by
 type proxySnapshot struct {
 	Upstreams []string `json:"upstreams"`
 	Config    []byte   `json:"config"`
+}
+
+// readSnapshot reads the proxy's saved state; nil when the switch never
+// got as far as saving it.
+func (u *upgrade) readSnapshot() (*proxySnapshot, error) {
+	b, err := os.ReadFile(u.snapshotPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ps := &proxySnapshot{}
+	if err := json.Unmarshal(b, ps); err != nil {
+		return nil, fmt.Errorf("read %s: %w", u.snapshotPath(), err)
+	}
+	return ps, nil
 }
