@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,6 +53,17 @@ func getHealth(ctx context.Context, baseURL string) (healthAnswer, error) {
 // getCapped GETs url with c and returns the body of a 200 answer, refusing
 // one larger than max bytes.
 func getCapped(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
+	resp, err := get(ctx, c, url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return readAllCapped(resp.Body, url, max)
+}
+
+// get GETs url with c and returns the answer if it is a 200; the caller
+// closes its body.
+func get(ctx context.Context, c *http.Client, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -62,11 +72,11 @@ func getCapped(ctx context.Context, c *http.Client, url string, max int64) ([]by
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return readAllCapped(resp.Body, url, max)
+	return resp, nil
 }
 
 // readAllCapped reads r, named name in errors, refusing more than max
@@ -160,12 +170,13 @@ type serverMetrics struct {
 // getMetrics scrapes ten's /metrics (Prometheus text format).
 func getMetrics(ctx context.Context, baseURL string) (serverMetrics, error) {
 	var m serverMetrics
-	body, err := getCapped(ctx, httpClient, baseURL+"/metrics", 16<<20)
+	resp, err := get(ctx, httpClient, baseURL+"/metrics")
 	if err != nil {
 		return m, err
 	}
+	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return m, fmt.Errorf("/metrics: %w", err)
 	}
