@@ -214,12 +214,16 @@ func (a *API) instanceHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, HealthResponse{Instance: in.Name(), Health: in.Health, State: string(in.State)})
 }
 
+// adminRequest reads the body of a request only an admin may make; ok is
+// false when the answer has been written.
+func adminRequest[T any](a *API, w http.ResponseWriter, r *http.Request, what string) (req T, ok bool) {
+	ok = a.requireAdmin(w, r, what) && decode(w, r, &req)
+	return req, ok
+}
+
 func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
-	if !a.requireAdmin(w, r, "deploy") {
-		return
-	}
-	var req DeployRequest
-	if !decode(w, r, &req) {
+	req, ok := adminRequest[DeployRequest](a, w, r, "deploy")
+	if !ok {
 		return
 	}
 	if req.Version == "" && req.Process != "" {
@@ -295,11 +299,8 @@ func (a *API) waitHealthy(ctx context.Context, service, id string) (supervisor.I
 }
 
 func (a *API) route(w http.ResponseWriter, r *http.Request) {
-	if !a.requireAdmin(w, r, "route swap") {
-		return
-	}
-	var req RouteRequest
-	if !decode(w, r, &req) {
+	req, ok := adminRequest[RouteRequest](a, w, r, "route swap")
+	if !ok {
 		return
 	}
 	switch {
