@@ -273,6 +273,11 @@ func (c *checker) findInstallation(ctx context.Context) {
 		} else {
 			c.cfg = cfg
 			cfg.OverrideDataDir(c.opts.DataDir, c.opts.Getenv)
+			// ten stores [upgrade] strategy without knowing its values:
+			// they are ten-upgrade's to check.
+			if err := configStrategyError(cfg); err != nil {
+				c.rep.add(compat.Fail(compat.NameConfig, err.Error()))
+			}
 		}
 	}
 

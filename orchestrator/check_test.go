@@ -154,3 +154,56 @@ func TestCheckSetupErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestValidation: [upgrade] strategy is ten-upgrade's key. ten stores it
+// without judging it, so ten-upgrade reports an unknown value, naming the
+// key and the allowed values, before an upgrade starts.
+func TestValidation(t *testing.T) {
+	const unsupported = `upgrade.strategy: unsupported value "blue-green"; supported values are "auto", "handoff", "proxy" and "restart"`
+	dir := t.TempDir()
+	installed := filepath.Join(dir, "ten")
+	if err := os.WriteFile(installed, rt.FakeELF(runtime.GOARCH), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "tenement.toml")
+	body := "[settings]\ndata_dir = \"" + filepath.Join(dir, "data") + "\"\n[upgrade]\nstrategy = \"blue-green\"\n"
+	if err := os.WriteFile(cfgFile, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	co := CheckOptions{
+		Config: cfgFile, Installed: installed, Runner: scriptedTen{},
+		Getenv: func(string) string { return "" }, Cwd: dir,
+		LookPath: func(string) (string, error) { return "", fs.ErrNotExist },
+	}
+
+	t.Run("upgrade", func(t *testing.T) {
+		rep := Check(context.Background(), co)
+		wantCheck(t, rep, compat.NameConfig, compat.StatusFail, unsupported, "tenement.toml")
+		if rep.Verdict != VerdictUnsafe {
+			t.Errorf("verdict %s, want unsafe", rep.Verdict)
+		}
+	})
+	for _, tt := range []struct {
+		name, flag, want string
+	}{
+		{"run refuses the config's strategy", "", unsupported + " (tenement.toml)"},
+		{"run refuses the flag's strategy", "blue", `--strategy: unsupported value "blue"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Run(context.Background(), RunOptions{Check: co, Strategy: tt.flag, StateDir: filepath.Join(dir, "state")})
+			if rep.Result != ResultRefused || !strings.Contains(rep.Error, tt.want) {
+				t.Fatalf("run: %s %q, want refused with %q", rep.Result, rep.Error, tt.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+				t.Error("a refused run created the state directory")
+			}
+		})
+	}
+	t.Run("every upgrade strategy", func(t *testing.T) {
+		for _, name := range StrategyNames {
+			if err := checkStrategyName("upgrade.strategy", name); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+}

@@ -37,21 +37,9 @@ var httpClient = &http.Client{
 
 func getHealth(ctx context.Context, baseURL string) (healthAnswer, error) {
 	var h healthAnswer
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/health", nil)
+	body, err := getCapped(ctx, httpClient, baseURL+"/health", 1<<20)
 	if err != nil {
 		return h, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return h, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return h, fmt.Errorf("/health: %s", resp.Status)
 	}
 	if err := json.Unmarshal(body, &h); err != nil {
 		return h, fmt.Errorf("/health: not ten's answer: %.100q", body)
@@ -60,6 +48,48 @@ func getHealth(ctx context.Context, baseURL string) (healthAnswer, error) {
 		return h, fmt.Errorf("/health: status %q", h.Status)
 	}
 	return h, nil
+}
+
+// getCapped GETs url with c and returns the body of a 200 answer, refusing
+// one larger than max bytes.
+func getCapped(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
+	resp, err := get(ctx, c, url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return readAllCapped(resp.Body, url, max)
+}
+
+// get GETs url with c and returns the answer if it is a 200; the caller
+// closes its body.
+func get(ctx context.Context, c *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return resp, nil
+}
+
+// readAllCapped reads r, named name in errors, refusing more than max
+// bytes.
+func readAllCapped(r io.Reader, name string, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, max)
+	}
+	return b, nil
 }
 
 // gate is a health gate: N consecutive healthy answers from the expected
@@ -140,18 +170,11 @@ type serverMetrics struct {
 // getMetrics scrapes ten's /metrics (Prometheus text format).
 func getMetrics(ctx context.Context, baseURL string) (serverMetrics, error) {
 	var m serverMetrics
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
-	if err != nil {
-		return m, err
-	}
-	resp, err := httpClient.Do(req)
+	resp, err := get(ctx, httpClient, baseURL+"/metrics")
 	if err != nil {
 		return m, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("/metrics: %s", resp.Status)
-	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {

@@ -176,3 +176,15 @@ func (r *CheckReport) summary() string {
 	}
 	return s
 }
+
+// failures are the checks that failed or could not be made, as
+// "check: message".
+func (r *CheckReport) failures() []string {
+	var out []string
+	for _, c := range r.Checks {
+		if c.Status == compat.StatusFail || c.Status == compat.StatusError {
+			out = append(out, c.Check+": "+c.Message)
+		}
+	}
+	return out
+}

@@ -57,9 +57,64 @@ func TestChooseStrategy(t *testing.T) {
 		{"restart", nil, "none", false, "restart", ""},
 		{"bogus", handoffSrv, "none", true, "", "unknown strategy"},
 	} {
-		got, err := chooseStrategy(tt.want, tt.old, tt.proxy, tt.overlap)
+		s, err := chooseStrategy(tt.want, tt.old, tt.proxy, tt.overlap)
+		got := ""
+		if s != nil {
+			got = s.name()
+		}
 		if got != tt.got || (tt.errHas == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.errHas)) {
 			t.Errorf("chooseStrategy(%s, %v, %s, %v) = %q, %v; want %q, %q", tt.want, tt.old != nil, tt.proxy, tt.overlap, got, err, tt.got, tt.errHas)
+		}
+	}
+}
+
+// TestPlanMatchesRunner: the plan shown by --dry-run and the confirmation
+// prompt lists exactly the steps the runner executes, in order, for every
+// strategy.
+func TestPlanMatchesRunner(t *testing.T) {
+	old := &RunningServer{PID: 42, Version: "1.0.0", Addr: "127.0.0.1:8080", Args: []string{"serve"}}
+	for _, s := range strategies {
+		t.Run(s.name(), func(t *testing.T) {
+			p := &Params{Installed: "/usr/local/bin/ten", Staged: "/usr/local/bin/.ten.new", StateDir: "/var/lib/ten/upgrade",
+				DataDir: "/var/lib/ten", From: "1.0.0", To: "1.1.0", Strategy: s.name(), Old: old, Port: 9000, Nonce: "n"}
+			u := &upgrade{p: p, s: s}
+			var planned, run []string
+			for _, ps := range u.plan() {
+				planned = append(planned, ps.Name)
+				if ps.Does == "" || ps.Undo == "" {
+					t.Errorf("plan step %s says nothing of what it does or undoes: %+v", ps.Name, ps)
+				}
+			}
+			for _, a := range u.actions() {
+				run = append(run, a.Name)
+			}
+			if !slices.Equal(planned, run) {
+				t.Errorf("plan %v, runner %v", planned, run)
+			}
+			if !slices.Equal(run, StepNames) {
+				t.Errorf("runner %v, StepNames %v", run, StepNames)
+			}
+		})
+	}
+}
+
+// TestAvailableStrategies: what `ten-upgrade status` offers, best first.
+func TestAvailableStrategies(t *testing.T) {
+	handoffSrv := &RunningServer{Version: "1.0.0", Capabilities: []string{"handoff"}}
+	plainSrv := &RunningServer{Version: "0.9.0"}
+	for _, tt := range []struct {
+		old   *RunningServer
+		proxy string
+		want  []string
+	}{
+		{handoffSrv, "caddy", []string{"handoff", "proxy", "restart"}},
+		{handoffSrv, "none", []string{"handoff", "restart"}},
+		{plainSrv, "nginx", []string{"proxy", "restart"}},
+		{plainSrv, "", []string{"restart"}},
+		{nil, "caddy", []string{"restart"}},
+	} {
+		if got := availableStrategies(tt.old, tt.proxy); !slices.Equal(got, tt.want) {
+			t.Errorf("availableStrategies(%v, %q) = %v, want %v", tt.old != nil, tt.proxy, got, tt.want)
 		}
 	}
 }

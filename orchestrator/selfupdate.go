@@ -272,7 +272,7 @@ func selfUpdateFromBinary(ctx context.Context, opts SelfUpdateOptions, target st
 	case opts.Binary != "":
 		bin, err = readCapped(opts.Binary, opts.MaxSize)
 	case opts.URL != "":
-		bin, err = fetchCapped(ctx, opts.HTTPClient, opts.URL, opts.MaxSize)
+		bin, err = getCapped(ctx, opts.HTTPClient, opts.URL, opts.MaxSize)
 	default:
 		return nil, errors.New("self-update needs the new binary: --binary FILE or --url URL")
 	}
@@ -288,7 +288,7 @@ func selfUpdateFromBinary(ctx context.Context, opts SelfUpdateOptions, target st
 	}
 	var sigText []byte
 	if strings.HasPrefix(sigSrc, "http://") || strings.HasPrefix(sigSrc, "https://") {
-		sigText, err = fetchCapped(ctx, opts.HTTPClient, sigSrc, 1<<20)
+		sigText, err = getCapped(ctx, opts.HTTPClient, sigSrc, 1<<20)
 	} else {
 		sigText, err = readCapped(sigSrc, 1<<20)
 	}
@@ -404,35 +404,5 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return b, nil
-}
-
-func fetchCapped(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", url, max)
-	}
-	return b, nil
+	return readAllCapped(f, path, max)
 }

@@ -86,15 +86,6 @@ func startDetached(bin string, args []string, dir string, env []string, logPath 
 	return s, nil
 }
 
-// exitedEarly returns a channel closed when the process exits, or nil for a
-// process that is not our child.
-func (s *started) exitedEarly() <-chan struct{} {
-	if s == nil {
-		return nil
-	}
-	return s.exited
-}
-
 // stopProcess sends SIGTERM to the recorded process and waits until it has
 // exited, escalating to SIGKILL after timeout. A pid that no longer names
 // the recorded process is left alone.
@@ -162,4 +153,14 @@ func (p *ServerProc) Port() int {
 	}
 	n, _ := strconv.Atoi(port)
 	return n
+}
+
+// findByNonce lists the live processes whose environment holds nonce: the
+// servers this upgrade started, found again after a crash.
+func findByNonce(nonce string) []ServerProc {
+	if nonce == "" {
+		return nil
+	}
+	ids, _ := proc.FindByEnv(envHealthNonce + "=" + nonce) // none found without procfs
+	return serverProcs(ids, ServerProc{Nonce: nonce})
 }

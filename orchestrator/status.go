@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/orchestrator/lockfile"
-	"github.com/tenement/ten/runtime/config"
 )
 
 // StatusSchema and HistorySchema identify the JSON shapes of
@@ -143,7 +141,7 @@ func explain(u *journal.Upgrade, steps []journal.Step, holder int, locked bool) 
 
 // Status reports the running server and any unfinished upgrade.
 func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
-	in, err := findInstall(opts.Check, opts.StateDir)
+	in, j, err := openInstall(ctx, opts.Check, opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -157,27 +155,15 @@ func Status(ctx context.Context, opts StatusOptions) (*StatusReport, error) {
 	if proxyName == "" {
 		proxyName = in.cfg.Upgrade.Proxy
 	}
-	if rep.Server != nil {
-		if rep.Server.HasCapability("handoff") {
-			rep.Strategies = append(rep.Strategies, config.StrategyHandoff)
-		}
-		if proxyName != "" && proxyName != config.ProxyNone {
-			rep.Strategies = append(rep.Strategies, config.StrategyProxy)
-		}
-	}
-	rep.Strategies = append(rep.Strategies, config.StrategyRestart)
+	rep.Strategies = availableStrategies(rep.Server, proxyName)
 	rep.Strategy = rep.Strategies[0]
 	// A ten-upgrade with another state directory shows only in the
 	// installation's lock.
 	if pid, _, held, _ := lockfile.Holder(dataDirLockPath(in.dataDir)); held {
 		rep.Locked, rep.LockHolder = true, pid
 	}
-	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+	if j == nil {
 		return rep, nil
-	}
-	j, err := journal.Open(ctx, in.stateDir)
-	if err != nil {
-		return nil, err
 	}
 	defer j.Close()
 	holder, locked, _ := j.Holder()
@@ -249,17 +235,13 @@ type HistoryReport struct {
 
 // History lists the recorded upgrades, newest first.
 func History(ctx context.Context, opts StatusOptions) (*HistoryReport, error) {
-	in, err := findInstall(opts.Check, opts.StateDir)
+	_, j, err := openInstall(ctx, opts.Check, opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	rep := &HistoryReport{Schema: HistorySchema, Upgrades: []*UpgradeInfo{}}
-	if !fileExists(filepath.Join(in.stateDir, journal.FileName)) {
+	if j == nil {
 		return rep, nil
-	}
-	j, err := journal.Open(ctx, in.stateDir)
-	if err != nil {
-		return nil, err
 	}
 	defer j.Close()
 	ups, err := j.History(ctx, opts.Limit)

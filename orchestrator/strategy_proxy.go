@@ -11,11 +11,64 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/orchestrator/proxy"
 )
+
+// proxyStrategy is the classic procedure, automated: the candidate starts
+// beside the old server on a spare port and the front proxy (caddy or
+// nginx) is switched over to it.
+type proxyStrategy struct{}
+
+func (proxyStrategy) name() string   { return StrategyProxy }
+func (proxyStrategy) overlaps() bool { return true }
+
+func (proxyStrategy) usable(old *RunningServer, proxyDriver string) error {
+	if old == nil {
+		return errors.New("the proxy strategy needs a running server")
+	}
+	if !hasProxy(proxyDriver) {
+		return errors.New("the proxy strategy needs a proxy: set proxy = \"caddy\" or \"nginx\" under [upgrade], or pass --proxy")
+	}
+	return nil
+}
+
+// prepare picks the candidate's nonce and a spare port beside the old
+// server.
+func (proxyStrategy) prepare(p *Params) error {
+	p.Nonce = newNonce()
+	host := "127.0.0.1"
+	if p.Old != nil {
+		host = hostOf(dialAddr(p.Old.Addr))
+	}
+	port, err := freePort(host)
+	if err != nil {
+		return fmt.Errorf("find a spare port for the new server: %w", err)
+	}
+	p.Port = port
+	return nil
+}
+
+// probeURL is the proxy's, when known: the old server's own address would
+// not show what clients see.
+func (proxyStrategy) probeURL(p *Params) string { return p.Proxy.URL }
+
+func (proxyStrategy) describe(p *Params) PlanStep {
+	args := fmt.Sprintf("serve --port %d", p.Port)
+	if p.Old != nil {
+		if a := strings.Join(serveArgs(p.Old.Args, p.Port), " "); a != "" {
+			args = a
+		}
+	}
+	return PlanStep{
+		Does: fmt.Sprintf("start the candidate beside %s on port %d with TEN_HEALTH_NONCE, health-gate it (%d answers within %s), switch %s to [new, old], probe through %s, SIGTERM the old server and wait for it to drain, switch %s to [new]",
+			oldDescription(p), p.Port, p.HealthChecks, p.HealthTimeout.D(), p.Proxy.Driver, p.Proxy.URL, p.Proxy.Driver),
+		Commands: []string{fmt.Sprintf("TEN_HEALTH_NONCE=%s %s %s", p.Nonce, p.Staged, args)},
+		Undo:     "start ten " + p.From + " again if it stopped, switch the proxy back to its saved configuration, stop the candidate",
+	}
+}
 
 // proxyDriver builds the front-proxy driver from the params.
 func (u *upgrade) proxyDriver() (proxy.Driver, error) {
@@ -24,23 +77,20 @@ func (u *upgrade) proxyDriver() (proxy.Driver, error) {
 	if u.p.Old != nil {
 		opts = append(opts, proxy.WithMatch(dialAddr(u.p.Old.Addr)))
 	}
-	if pp.AdminURL != "" {
-		opts = append(opts, proxy.WithAdminURL(pp.AdminURL))
-	}
-	if pp.Caddyfile != "" {
-		opts = append(opts, proxy.WithCaddyfile(pp.Caddyfile))
-	}
-	if pp.Include != "" {
-		opts = append(opts, proxy.WithInclude(pp.Include))
-	}
-	if pp.NginxConfig != "" {
-		opts = append(opts, proxy.WithNginxConfig(pp.NginxConfig))
-	}
-	if pp.NginxPrefix != "" {
-		opts = append(opts, proxy.WithNginxPrefix(pp.NginxPrefix))
-	}
-	if pp.NginxPID != "" {
-		opts = append(opts, proxy.WithPIDFile(pp.NginxPID))
+	for _, o := range []struct {
+		value  string
+		option func(string) proxy.Option
+	}{
+		{pp.AdminURL, proxy.WithAdminURL},
+		{pp.Caddyfile, proxy.WithCaddyfile},
+		{pp.Include, proxy.WithInclude},
+		{pp.NginxConfig, proxy.WithNginxConfig},
+		{pp.NginxPrefix, proxy.WithNginxPrefix},
+		{pp.NginxPID, proxy.WithPIDFile},
+	} {
+		if o.value != "" {
+			opts = append(opts, o.option(o.value))
+		}
 	}
 	if len(pp.NginxArgs) > 0 {
 		opts = append(opts, proxy.WithNginxArgs(pp.NginxArgs...))
@@ -76,12 +126,12 @@ func (u *upgrade) probe(ctx context.Context, nonce string) error {
 	return proxy.Probe(pctx, nil, u.p.Proxy.URL, u.p.Proxy.Host, nonce)
 }
 
-// switchProxy is the classic procedure, automated: the candidate starts in
-// successor mode beside the old server on a spare port, passes the health
-// gate, the proxy switches to [new, old] (fail-over to the old one), the
-// old server is told to stop (it hands supervision to the new one and
-// drains), then the proxy switches to [new].
-func (u *upgrade) switchProxy(ctx context.Context) (any, error) {
+// switchOver starts the candidate in successor mode beside the old server
+// on a spare port; once it passes the health gate, the proxy switches to
+// [new, old] (fail-over to the old one), the old server is told to stop
+// (it hands supervision to the new one and drains), then the proxy
+// switches to [new].
+func (proxyStrategy) switchOver(ctx context.Context, u *upgrade) (any, error) {
 	old, err := u.currentFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -113,7 +163,6 @@ func (u *upgrade) switchProxy(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.cand = s
 	out.New = s.ServerProc
 	oldAddr := dialAddr(old.Addr)
 	if err := drv.Switch(ctx, []string{newAddr, oldAddr}); err != nil {
@@ -123,7 +172,7 @@ func (u *upgrade) switchProxy(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	u.say("  %-14s %s routes to %s (fail-over %s); stopping the old server", "", drv.Name(), newAddr, oldAddr)
-	if err := stopProcess(ctx, *old, u.p.DrainTimeout.D()+10*time.Second); err != nil {
+	if err := u.stop(ctx, *old); err != nil {
 		return nil, fmt.Errorf("stop the old server: %w", err)
 	}
 	if err := drv.Switch(ctx, []string{newAddr}); err != nil {
@@ -135,34 +184,28 @@ func (u *upgrade) switchProxy(ctx context.Context) (any, error) {
 	return out, nil
 }
 
-// unswitchProxy brings ten From back in front: if the old server still
-// runs, the proxy's saved configuration is restored and the candidate
-// stopped; if it stopped, ten From is started again on its old address,
-// the proxy fails over to it, the candidate stops, and the saved
-// configuration is restored.
-func (u *upgrade) unswitchProxy(ctx context.Context, out *switchOut) error {
+// undo brings ten From back in front: if the old server still runs, the
+// proxy's saved configuration is restored and the candidate stopped; if
+// it stopped, ten From is started again on its old address, the proxy
+// fails over to it, the candidate stops, and the saved configuration is
+// restored.
+func (proxyStrategy) undo(ctx context.Context, u *upgrade, out *switchOut) error {
 	drv, err := u.proxyDriver()
 	if err != nil {
 		return err
 	}
-	var ps *proxySnapshot
-	if b, err := os.ReadFile(u.snapshotPath()); err == nil {
-		ps = &proxySnapshot{}
-		if err := json.Unmarshal(b, ps); err != nil {
-			return fmt.Errorf("read %s: %w", u.snapshotPath(), err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	ps, err := u.readSnapshot()
+	if err != nil {
 		return err
 	}
 	var snap []byte
 	if ps != nil {
 		snap = ps.Config
 	}
-	old := u.oldProc()
-	if old == nil {
+	if u.oldProc() == nil {
 		return u.stopCandidates(ctx, out)
 	}
-	if old.Alive() {
+	if old, serving := u.oldServing(ctx); old != nil {
 		// The old server was never stopped (or is still draining, in which
 		// case the candidate must stay until it is gone). A proxy that
 		// still routes as before is left alone: a rejected change leaves
@@ -174,7 +217,7 @@ func (u *upgrade) unswitchProxy(ctx context.Context, out *switchOut) error {
 				}
 			}
 		}
-		if h, err := getHealth(ctx, old.URL()); err != nil || h.PID != old.PID {
+		if !serving {
 			if err := u.waitOldGone(ctx, *old); err != nil {
 				return err
 			}
@@ -204,7 +247,7 @@ func (u *upgrade) bringBackFrom(ctx context.Context, drv proxy.Driver, snap []by
 		}
 		u.note("ten %s started again beside the candidate (pid %d on %s)", u.p.From, s.PID, oldAddr)
 	}
-	if cands := u.liveCandidates(out); len(cands) > 0 {
+	if len(u.candidates(out)) > 0 {
 		if err := drv.Switch(ctx, []string{oldAddr, u.newAddr()}); err != nil {
 			return fmt.Errorf("switch %s back to [%s, %s]: %w", drv.Name(), oldAddr, u.newAddr(), err)
 		}
@@ -225,23 +268,26 @@ func (u *upgrade) bringBackFrom(ctx context.Context, drv proxy.Driver, snap []by
 	return u.probe(ctx, back)
 }
 
-func (u *upgrade) liveCandidates(out *switchOut) []ServerProc {
-	var live []ServerProc
-	procs := findByNonce(u.p.Nonce)
-	if out != nil && out.New.PID != 0 {
-		procs = append(procs, out.New)
-	}
-	for _, p := range procs {
-		if p.Alive() {
-			live = append(live, p)
-		}
-	}
-	return live
-}
-
 // proxySnapshot is the proxy's state before the switch, kept in a file of
 // the state directory for the rollback.
 type proxySnapshot struct {
 	Upstreams []string `json:"upstreams"`
 	Config    []byte   `json:"config"`
+}
+
+// readSnapshot reads the proxy's saved state; nil when the switch never
+// got as far as saving it.
+func (u *upgrade) readSnapshot() (*proxySnapshot, error) {
+	b, err := os.ReadFile(u.snapshotPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ps := &proxySnapshot{}
+	if err := json.Unmarshal(b, ps); err != nil {
+		return nil, fmt.Errorf("read %s: %w", u.snapshotPath(), err)
+	}
+	return ps, nil
 }

@@ -3,17 +3,42 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tenement/ten/runtime/handoff"
 )
 
-// switchRestart stops the old server, then starts the staged binary with
+// restartStrategy stops the old server, then starts the staged binary with
 // the same arguments. Requests fail in between: the downtime, from the
 // SIGTERM to the new server's first healthy answer, is measured and
-// reported. This is the only strategy for a release whose database
-// migration the old binary cannot run on.
-func (u *upgrade) switchRestart(ctx context.Context) (any, error) {
+// reported. It is the only strategy for a release whose database migration
+// the old binary cannot run on, and for an install where nothing runs.
+type restartStrategy struct{}
+
+func (restartStrategy) name() string                        { return StrategyRestart }
+func (restartStrategy) overlaps() bool                      { return false }
+func (restartStrategy) usable(*RunningServer, string) error { return nil }
+func (restartStrategy) probeURL(p *Params) string           { return oldURL(p) }
+
+func (restartStrategy) prepare(p *Params) error {
+	p.Nonce = newNonce()
+	return nil
+}
+
+func (restartStrategy) describe(p *Params) PlanStep {
+	s := PlanStep{
+		Does: fmt.Sprintf("stop %s (SIGTERM, wait), start the candidate, health-gate it (%d answers within %s); requests fail meanwhile, and the downtime is reported",
+			oldDescription(p), p.HealthChecks, p.HealthTimeout.D()),
+		Undo: "stop the candidate, restore the database if the schema moved past ten " + p.From + "'s, start ten " + p.From + " again",
+	}
+	if p.Old != nil {
+		s.Commands = []string{fmt.Sprintf("kill -TERM %d", p.Old.PID), fmt.Sprintf("TEN_HEALTH_NONCE=%s %s %s", p.Nonce, p.Staged, strings.Join(p.Old.Args, " "))}
+	}
+	return s
+}
+
+func (restartStrategy) switchOver(ctx context.Context, u *upgrade) (any, error) {
 	old, err := u.currentFrom(ctx)
 	if err != nil && u.oldProc() != nil && !u.oldProc().Alive() {
 		// Stopped before an interruption: nothing serves, start the new one.
@@ -25,7 +50,7 @@ func (u *upgrade) switchRestart(ctx context.Context) (any, error) {
 	start := time.Now()
 	if old != nil && old.Alive() {
 		u.say("  %-14s stopping ten %s (pid %d): requests fail until the new server is up", "", u.p.From, old.PID)
-		if err := stopProcess(ctx, *old, u.p.DrainTimeout.D()+10*time.Second); err != nil {
+		if err := u.stop(ctx, *old); err != nil {
 			return nil, fmt.Errorf("stop the old server: %w", err)
 		}
 	}
@@ -37,23 +62,22 @@ func (u *upgrade) switchRestart(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.cand = s
-	u.downtime = time.Since(start)
-	u.note("restart: %s of downtime (SIGTERM to the new server's first healthy answer)", u.downtime.Round(time.Millisecond))
+	downtime := time.Since(start)
+	u.note("restart: %s of downtime (SIGTERM to the new server's first healthy answer)", downtime.Round(time.Millisecond))
 	u.checkPointOfNoReturn(ctx)
-	return switchOut{Strategy: u.p.Strategy, Old: old, New: s.ServerProc, DowntimeMS: u.downtime.Milliseconds()}, nil
+	return switchOut{Strategy: u.p.Strategy, Old: old, New: s.ServerProc, DowntimeMS: downtime.Milliseconds()}, nil
 }
 
-// unswitchRestart stops the candidate (found by its nonce when the switch
-// did not finish), restores the database if ten From cannot run on it, and
-// starts ten From again unless the old server is still serving.
-func (u *upgrade) unswitchRestart(ctx context.Context, out *switchOut) error {
-	old := u.oldProc()
-	if old != nil && old.Alive() {
-		if h, err := getHealth(ctx, old.URL()); err == nil && h.PID == old.PID {
-			// Never stopped: only a candidate may have to go.
-			return u.stopCandidates(ctx, out)
-		}
+// undo stops the candidate (found by its nonce when the switch did not
+// finish), restores the database if ten From cannot run on it, and starts
+// ten From again unless the old server is still serving.
+func (restartStrategy) undo(ctx context.Context, u *upgrade, out *switchOut) error {
+	old, serving := u.oldServing(ctx)
+	if serving {
+		// Never stopped: only a candidate may have to go.
+		return u.stopCandidates(ctx, out)
+	}
+	if old != nil {
 		// Told to stop before the crash: let it finish.
 		if err := u.waitOldGone(ctx, *old); err != nil {
 			return err
@@ -69,8 +93,7 @@ func (u *upgrade) unswitchRestart(ctx context.Context, out *switchOut) error {
 		}
 		// Someone else's server (ten To started by hand?): stop it too,
 		// it is the version being rolled back.
-		p := ServerProc{PID: st.PID, StartTime: st.ProcStartTime}
-		if err := stopProcess(ctx, p, u.p.DrainTimeout.D()+10*time.Second); err != nil {
+		if err := u.stop(ctx, ServerProc{PID: st.PID, StartTime: st.ProcStartTime}); err != nil {
 			return err
 		}
 	}
@@ -79,24 +102,5 @@ func (u *upgrade) unswitchRestart(ctx context.Context, out *switchOut) error {
 		return err
 	}
 	u.note("restart rollback: ten %s up %s after the candidate stopped", u.p.From, time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// stopCandidates stops the servers this upgrade started: the one recorded
-// in the switch output, and any process carrying the upgrade's nonce.
-func (u *upgrade) stopCandidates(ctx context.Context, out *switchOut) error {
-	procs := findByNonce(u.p.Nonce)
-	if out != nil && out.New.PID != 0 {
-		procs = append(procs, out.New)
-	}
-	for _, p := range procs {
-		if !p.Alive() {
-			continue
-		}
-		if err := stopProcess(ctx, p, u.p.DrainTimeout.D()+10*time.Second); err != nil {
-			return fmt.Errorf("stop the candidate: %w", err)
-		}
-		u.note("stopped the candidate server (pid %d)", p.PID)
-	}
 	return nil
 }

@@ -3,10 +3,11 @@ package fault
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/tenement/ten/internal/testbin"
 )
 
 func TestParse(t *testing.T) {
@@ -57,14 +58,19 @@ func TestSet(t *testing.T) {
 	}
 }
 
-// TestEnv runs this test binary as a process that reaches the point
-// FAULT_POINT with FAULT_ARG and then exits 0, and checks what Env made of
-// it: SIGKILL, SIGSTOP (the test continues it), or nothing.
+func TestMain(m *testing.M) { os.Exit(testbin.MainWithHelper(m, reachPoint)) }
+
+// reachPoint is the helper process of TestEnv: it reaches the point name
+// with FAULT_ARG and then exits 0.
+func reachPoint(name string) int {
+	Point(name, os.Getenv("FAULT_ARG"))
+	return 0
+}
+
+// TestEnv runs this test binary as a process that reaches a point (see
+// reachPoint), and checks what Env made of it: SIGKILL, SIGSTOP (the test
+// continues it), or nothing.
 func TestEnv(t *testing.T) {
-	if name := os.Getenv("FAULT_POINT"); name != "" {
-		Point(name, os.Getenv("FAULT_ARG"))
-		os.Exit(0)
-	}
 	for _, tc := range []struct {
 		env, point, arg string
 		want            ending
@@ -79,8 +85,7 @@ func TestEnv(t *testing.T) {
 		{"", "after", "promote", exited},
 	} {
 		t.Run(tc.env+"@"+tc.point+":"+tc.arg, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestEnv$")
-			cmd.Env = append(os.Environ(), Env+"="+tc.env, "FAULT_POINT="+tc.point, "FAULT_ARG="+tc.arg)
+			cmd := testbin.Helper(tc.point, Env+"="+tc.env, "FAULT_ARG="+tc.arg)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}

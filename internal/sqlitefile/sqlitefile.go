@@ -1,6 +1,7 @@
 // Package sqlitefile copies and checks SQLite database files: a
 // consistent online backup of a database in use, and PRAGMA
-// integrity_check.
+// integrity_check; and it holds QueryAll, the read loop over a query's
+// rows that every package keeping state in SQLite needs.
 //
 // Both programs need these. runtime/store backs up the live tenement.db;
 // compat (in ten-upgrade) snapshots a production database before a
@@ -62,20 +63,8 @@ func IntegrityCheck(ctx context.Context, path string) error {
 	}
 	defer db.Close()
 
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxProblems))
+	problems, err := QueryAll(ctx, db, scanString, fmt.Sprintf("PRAGMA integrity_check(%d)", maxProblems))
 	if err != nil {
-		return fmt.Errorf("integrity check %s: %w", path, err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("integrity check %s: %w", path, err)
-		}
-		problems = append(problems, line)
-	}
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("integrity check %s: %w", path, err)
 	}
 	if len(problems) == 1 && problems[0] == "ok" {

@@ -1,6 +1,7 @@
 package testbin
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -8,7 +9,17 @@ import (
 	"testing"
 )
 
-func TestMain(m *testing.M) { os.Exit(Main(m)) }
+func TestMain(m *testing.M) { os.Exit(MainWithHelper(m, testHelper)) }
+
+// testHelper is the helper process of TestHelper: "echo" prints its mode
+// and TESTBIN_ARG, "exit" fails.
+func testHelper(mode string) int {
+	if mode == "exit" {
+		return 3
+	}
+	fmt.Printf("%s %s\n", mode, os.Getenv("TESTBIN_ARG"))
+	return 0
+}
 
 const pkg = "github.com/tenement/ten/internal/testapp"
 
@@ -70,5 +81,28 @@ func TestCGODisabled(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "CGO_ENABLED=0") {
 		t.Fatalf("not built with CGO_ENABLED=0:\n%s", out)
+	}
+}
+
+func TestHelper(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		env  []string
+		want string
+	}{
+		{"echo", nil, "echo \n"},
+		{"echo", []string{"TESTBIN_ARG=x"}, "echo x\n"},
+		{"exit", nil, "exit status 3"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			out, err := Helper(tc.mode, tc.env...).Output()
+			got := string(out)
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("helper %s %v: %q, want %q", tc.mode, tc.env, got, tc.want)
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tenement/ten/internal/fault"
+	"github.com/tenement/ten/internal/testbin"
 )
 
 // The crash tests re-run this test binary as a helper process that
@@ -21,22 +22,16 @@ import (
 // and waits, and the test kills it with SIGKILL. Then the test reopens the
 // journal as the next ten-upgrade would.
 //
-// Helper environment:
+// Helper modes (see testbin.Helper): run | resume | rollback (the plan),
+// lock (hold the lock), trylock (print what Lock returns). Environment:
 //
-//	JOURNAL_HELPER  run | resume | rollback (the plan), lock (hold the lock),
-//	                trylock (print what Lock returns)
 //	JOURNAL_STATE   state directory
 //	JOURNAL_PLAN    the plan's effects directory
 //	JOURNAL_STOP    where to stop: "started:b", "done:b", "failed:c",
 //	                "undoing:b", "undone:b" (journal boundaries), "in-do:b",
 //	                "in-undo:b" (inside the action, effect done/removed)
 //	JOURNAL_FAIL    the step whose Do fails
-func TestMain(m *testing.M) {
-	if mode := os.Getenv("JOURNAL_HELPER"); mode != "" {
-		os.Exit(helper(mode))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { os.Exit(testbin.MainWithHelper(m, helper)) }
 
 func helper(mode string) int {
 	ctx := context.Background()
@@ -120,10 +115,8 @@ type child struct {
 // which it returns.
 func startHelper(t *testing.T, state, plan, mode, stop, fail string) (*child, string) {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$")}
-	c.cmd.Env = append(os.Environ(),
-		"JOURNAL_HELPER="+mode, "JOURNAL_STATE="+state, "JOURNAL_PLAN="+plan,
-		"JOURNAL_STOP="+stop, "JOURNAL_FAIL="+fail)
+	c := &child{cmd: testbin.Helper(mode, "JOURNAL_STATE="+state, "JOURNAL_PLAN="+plan,
+		"JOURNAL_STOP="+stop, "JOURNAL_FAIL="+fail)}
 	c.cmd.Stderr = &c.stderr
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {

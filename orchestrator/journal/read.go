@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/tenement/ten/internal/sqlitefile"
 )
 
 // Unfinished returns the unsettled upgrade (running, interrupted or
@@ -42,20 +44,8 @@ func (j *Journal) History(ctx context.Context, limit int) ([]Upgrade, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := j.db.QueryContext(ctx, selectUpgrade+` ORDER BY id DESC LIMIT ?`, limit)
+	out, err := sqlitefile.QueryAll(ctx, j.db, scanUpgrade, selectUpgrade+` ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
-	}
-	defer rows.Close()
-	var out []Upgrade
-	for rows.Next() {
-		u, err := scanUpgrade(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	return out, nil
@@ -86,9 +76,7 @@ func (j *Journal) one(ctx context.Context, query string, args ...any) (*Upgrade,
 const selectUpgrade = `SELECT id, from_version, to_version, strategy, state, started_at, ended_at,
 	error, failed_requests, point_of_no_return, params FROM upgrades`
 
-type scanner interface{ Scan(...any) error }
-
-func scanUpgrade(row scanner) (Upgrade, error) {
+func scanUpgrade(row sqlitefile.Scanner) (Upgrade, error) {
 	var (
 		u               Upgrade
 		started, ended  sql.NullString

@@ -208,16 +208,22 @@ func TestCaddyfileSeveralRegions(t *testing.T) {
 }
 
 func TestCaddyfileErrors(t *testing.T) {
-	for in, want := range map[string]string{
+	wantRewriteErrors(t, map[string]string{
 		"x {\n\treverse_proxy 127.0.0.1:8080\n}\n":                                        "markers",
 		"# ten-upgrade:begin\nreverse_proxy a:1\n":                                        "never closed",
 		"# ten-upgrade:end\n":                                                             "without",
 		"# ten-upgrade:begin\n# ten-upgrade:end\n":                                        "no reverse_proxy",
 		"# ten-upgrade:begin\nreverse_proxy a:1 {\n# ten-upgrade:end\n":                   "not closed",
 		"# ten-upgrade:begin\nreverse_proxy a:1 { lb_policy first }\n# ten-upgrade:end\n": "mid-line",
-	} {
-		_, err := rewriteCaddyfile(in, []string{"127.0.0.1:8081"}, newSettings(nil))
-		if err == nil || !strings.Contains(err.Error(), want) {
+	}, func(in string, ups []string) (string, error) { return rewriteCaddyfile(in, ups, newSettings(nil)) })
+}
+
+// wantRewriteErrors checks that rewrite refuses each input (key) with an
+// error that mentions its value.
+func wantRewriteErrors(t *testing.T, cases map[string]string, rewrite func(in string, ups []string) (string, error)) {
+	t.Helper()
+	for in, want := range cases {
+		if _, err := rewrite(in, []string{"127.0.0.1:8081"}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
 		}
 	}
@@ -267,16 +273,12 @@ func TestNginxCurrentOrder(t *testing.T) {
 }
 
 func TestNginxErrors(t *testing.T) {
-	for in, want := range map[string]string{
+	wantRewriteErrors(t, map[string]string{
 		"upstream other {\n server a:1;\n}\n":           "no `upstream ten {`",
 		"upstream ten { server a:1; }\n":                "on one line",
 		"upstream ten {\n server a:1; server b:2;\n}\n": "own line",
 		"upstream ten {\n server a:1;\n":                "never closed",
-	} {
-		if _, err := rewriteUpstream(in, "ten", []string{"127.0.0.1:8081"}); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want it to mention %q", in, err, want)
-		}
-	}
+	}, func(in string, ups []string) (string, error) { return rewriteUpstream(in, "ten", ups) })
 	_, _, err := NewNginx(filepath.Join(t.TempDir(), "missing.conf")).Current(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "create it with") {
 		t.Errorf("missing include: %v", err)

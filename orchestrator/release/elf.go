@@ -6,7 +6,6 @@ import (
 	"debug/macho"
 	"debug/pe"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,15 +46,56 @@ var elfOSABI = map[string][]elf.OSABI{
 	"illumos":   {elf.ELFOSABI_NONE, elf.ELFOSABI_SOLARIS},
 }
 
-var machoCPU = map[string]macho.Cpu{
-	"amd64": macho.CpuAmd64,
-	"arm64": macho.CpuArm64,
+// exeFormat is a non-ELF executable format CheckExecutable reads.
+type exeFormat struct {
+	name string // "Mach-O", "PE"
+	goos string // the server's GOOS as errors name it
+	// machine prints the header's machine field in errors.
+	machine string
+	// machines is the machine field a binary for each GOARCH carries.
+	machines map[string]any
+	// read parses the file's header: its machine field and whether the
+	// file is an executable.
+	read func(f *os.File) (machine any, exec bool, err error)
 }
 
-var peMachine = map[string]uint16{
-	"386":   pe.IMAGE_FILE_MACHINE_I386,
-	"amd64": pe.IMAGE_FILE_MACHINE_AMD64,
-	"arm64": pe.IMAGE_FILE_MACHINE_ARM64,
+var machO = exeFormat{
+	name: "Mach-O", goos: "darwin", machine: "Mach-O %s",
+	machines: map[string]any{
+		"amd64": macho.CpuAmd64,
+		"arm64": macho.CpuArm64,
+	},
+	read: func(f *os.File) (any, bool, error) {
+		mf, err := macho.NewFile(f)
+		if err != nil {
+			return nil, false, err
+		}
+		defer mf.Close()
+		return mf.Cpu, mf.Type == macho.TypeExec, nil
+	},
+}
+
+var exeFormats = map[string]exeFormat{
+	"darwin": machO,
+	"ios":    machO,
+	"windows": {
+		name: "PE", goos: "windows", machine: "PE machine %#x",
+		// Typed as PE headers hold them: an untyped constant in an any is an int.
+		machines: map[string]any{
+			"386":   uint16(pe.IMAGE_FILE_MACHINE_I386),
+			"amd64": uint16(pe.IMAGE_FILE_MACHINE_AMD64),
+			"arm64": uint16(pe.IMAGE_FILE_MACHINE_ARM64),
+		},
+		// The PE header says nothing checked here about being an executable.
+		read: func(f *os.File) (any, bool, error) {
+			pf, err := pe.NewFile(f)
+			if err != nil {
+				return nil, false, err
+			}
+			defer pf.Close()
+			return pf.Machine, true, nil
+		},
+	},
 }
 
 // CheckExecutable verifies that the file at path is an executable for
@@ -74,11 +114,8 @@ func CheckExecutable(path, goos, goarch string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	switch goos {
-	case "darwin", "ios":
-		return checkMachO(f, goarch)
-	case "windows":
-		return checkPE(f, goarch)
+	if x, ok := exeFormats[goos]; ok {
+		return x.check(f, goarch)
 	}
 	if !bytes.Equal(head, []byte(elf.ELFMAG)) {
 		return fmt.Errorf("not an ELF executable (starts with %q); expected a %s/%s binary", head, goos, goarch)
@@ -110,29 +147,17 @@ func checkELF(f *os.File, goos, goarch string) error {
 	return nil
 }
 
-func checkMachO(f *os.File, goarch string) error {
-	mf, err := macho.NewFile(f)
+func (x exeFormat) check(f *os.File, goarch string) error {
+	machine, exec, err := x.read(f)
 	if err != nil {
-		return fmt.Errorf("not a Mach-O executable: %w", err)
+		return fmt.Errorf("not a %s executable: %w", x.name, err)
 	}
-	defer mf.Close()
-	if want, ok := machoCPU[goarch]; !ok || mf.Cpu != want {
-		return fmt.Errorf("built for the wrong platform: Mach-O %s, this server is darwin/%s", mf.Cpu, goarch)
+	if want, ok := x.machines[goarch]; !ok || machine != want {
+		return fmt.Errorf("built for the wrong platform: %s, this server is %s/%s",
+			fmt.Sprintf(x.machine, machine), x.goos, goarch)
 	}
-	if mf.Type != macho.TypeExec {
-		return errors.New("not a Mach-O executable")
-	}
-	return nil
-}
-
-func checkPE(f *os.File, goarch string) error {
-	pf, err := pe.NewFile(f)
-	if err != nil {
-		return fmt.Errorf("not a PE executable: %w", err)
-	}
-	defer pf.Close()
-	if want, ok := peMachine[goarch]; !ok || pf.Machine != want {
-		return fmt.Errorf("built for the wrong platform: PE machine %#x, this server is windows/%s", pf.Machine, goarch)
+	if !exec {
+		return fmt.Errorf("not a %s executable", x.name)
 	}
 	return nil
 }

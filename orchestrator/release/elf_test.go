@@ -1,6 +1,10 @@
 package release
 
 import (
+	"bytes"
+	"debug/macho"
+	"debug/pe"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -73,4 +77,55 @@ func TestCheckExecutableOSABI(t *testing.T) {
 	if err := CheckExecutable(p, "freebsd", "amd64"); err != nil {
 		t.Errorf("FreeBSD binary on freebsd: %v", err)
 	}
+}
+
+// TestCheckExecutableMachOPE checks the Mach-O and PE headers of binaries
+// for darwin and windows.
+func TestCheckExecutableMachOPE(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name         string
+		data         []byte
+		goos, goarch string
+		errHas       string
+	}{
+		{"Mach-O arm64", fakeMachO(macho.CpuArm64, macho.TypeExec), "darwin", "arm64", ""},
+		{"Mach-O amd64 on ios", fakeMachO(macho.CpuAmd64, macho.TypeExec), "ios", "amd64", ""},
+		{"Mach-O amd64 on arm64", fakeMachO(macho.CpuAmd64, macho.TypeExec), "darwin", "arm64", "wrong platform: Mach-O CpuAmd64, this server is darwin/arm64"},
+		{"Mach-O for an unknown GOARCH", fakeMachO(macho.CpuAmd64, macho.TypeExec), "darwin", "386", "wrong platform"},
+		{"Mach-O object file", fakeMachO(macho.CpuArm64, macho.TypeObj), "darwin", "arm64", "not a Mach-O executable"},
+		{"PE amd64", fakePE(pe.IMAGE_FILE_MACHINE_AMD64), "windows", "amd64", ""},
+		{"PE 386", fakePE(pe.IMAGE_FILE_MACHINE_I386), "windows", "386", ""},
+		{"PE arm64 on amd64", fakePE(pe.IMAGE_FILE_MACHINE_ARM64), "windows", "amd64", "wrong platform: PE machine 0xaa64, this server is windows/amd64"},
+		{"Mach-O on windows", fakeMachO(macho.CpuAmd64, macho.TypeExec), "windows", "amd64", "not a PE executable"},
+		{"PE on darwin", fakePE(pe.IMAGE_FILE_MACHINE_AMD64), "darwin", "amd64", "not a Mach-O executable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := os.WriteFile(p, tt.data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			rt.WantErr(t, CheckExecutable(p, tt.goos, tt.goarch), tt.errHas)
+		})
+	}
+}
+
+// fakeMachO is a 64-bit Mach-O header with no load commands.
+func fakeMachO(cpu macho.Cpu, typ macho.Type) []byte {
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, macho.FileHeader{Magic: macho.Magic64, Cpu: cpu, Type: typ}) //nolint:errcheck // bytes.Buffer
+	buf.Write(make([]byte, 4))                                                                           // reserved word of the 64-bit header
+	return buf.Bytes()
+}
+
+// fakePE is a DOS stub pointing at a PE header with no sections.
+func fakePE(machine uint16) []byte {
+	dos := make([]byte, 64)
+	copy(dos, "MZ")
+	binary.LittleEndian.PutUint32(dos[0x3c:], uint32(len(dos)))
+	buf := bytes.NewBuffer(dos)
+	buf.WriteString("PE\x00\x00")
+	binary.Write(buf, binary.LittleEndian, pe.FileHeader{Machine: machine}) //nolint:errcheck // bytes.Buffer
+	buf.Write(make([]byte, 32))                                             // debug/pe reads 96 bytes of DOS header
+	return buf.Bytes()
 }

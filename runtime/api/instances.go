@@ -137,13 +137,28 @@ func spawnResponse(in supervisor.Instance) SpawnResponse {
 	return SpawnResponse{Instance: in.Name(), Socket: in.Addr, Port: in.Port, PID: in.PID}
 }
 
-func (a *API) stop(w http.ResponseWriter, r *http.Request) {
-	service, id, ok := a.instanceParam(w, r)
-	if !ok {
-		return
+// onInstance runs call on the instance the path names, answering the
+// backend's error itself (what names the action in it, "restart"); ok
+// is false when the answer has been written.
+func (a *API) onInstance(w http.ResponseWriter, r *http.Request, what string,
+	call func(ctx context.Context, service, id string) (supervisor.Instance, error),
+) (in supervisor.Instance, service, id string, ok bool) {
+	if service, id, ok = a.instanceParam(w, r); !ok {
+		return in, "", "", false
 	}
-	if err := a.opts.Backend.Stop(r.Context(), service, id); err != nil {
-		a.backendError(w, "stop", service+":"+id, err)
+	in, err := call(r.Context(), service, id)
+	if err != nil {
+		a.backendError(w, what, service+":"+id, err)
+		return in, "", "", false
+	}
+	return in, service, id, true
+}
+
+func (a *API) stop(w http.ResponseWriter, r *http.Request) {
+	_, service, id, ok := a.onInstance(w, r, "stop", func(ctx context.Context, service, id string) (supervisor.Instance, error) {
+		return supervisor.Instance{}, a.opts.Backend.Stop(ctx, service, id)
+	})
+	if !ok {
 		return
 	}
 	a.audit(r.Context(), "stop", service, id, "")
@@ -151,13 +166,8 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) restart(w http.ResponseWriter, r *http.Request) {
-	service, id, ok := a.instanceParam(w, r)
+	in, service, id, ok := a.onInstance(w, r, "restart", a.opts.Backend.Restart)
 	if !ok {
-		return
-	}
-	in, err := a.opts.Backend.Restart(r.Context(), service, id)
-	if err != nil {
-		a.backendError(w, "restart", service+":"+id, err)
 		return
 	}
 	a.audit(r.Context(), "restart", service, id, "")
@@ -197,24 +207,23 @@ func validWeight(w http.ResponseWriter, weight int) bool {
 }
 
 func (a *API) instanceHealth(w http.ResponseWriter, r *http.Request) {
-	service, id, ok := a.instanceParam(w, r)
+	in, _, _, ok := a.onInstance(w, r, "check health of", a.opts.Backend.CheckHealth)
 	if !ok {
-		return
-	}
-	in, err := a.opts.Backend.CheckHealth(r.Context(), service, id)
-	if err != nil {
-		a.backendError(w, "check health of", service+":"+id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, HealthResponse{Instance: in.Name(), Health: in.Health, State: string(in.State)})
 }
 
+// adminRequest reads the body of a request only an admin may make; ok is
+// false when the answer has been written.
+func adminRequest[T any](a *API, w http.ResponseWriter, r *http.Request, what string) (req T, ok bool) {
+	ok = a.requireAdmin(w, r, what) && decode(w, r, &req)
+	return req, ok
+}
+
 func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
-	if !a.requireAdmin(w, r, "deploy") {
-		return
-	}
-	var req DeployRequest
-	if !decode(w, r, &req) {
+	req, ok := adminRequest[DeployRequest](a, w, r, "deploy")
+	if !ok {
 		return
 	}
 	if req.Version == "" && req.Process != "" {
@@ -290,11 +299,8 @@ func (a *API) waitHealthy(ctx context.Context, service, id string) (supervisor.I
 }
 
 func (a *API) route(w http.ResponseWriter, r *http.Request) {
-	if !a.requireAdmin(w, r, "route swap") {
-		return
-	}
-	var req RouteRequest
-	if !decode(w, r, &req) {
+	req, ok := adminRequest[RouteRequest](a, w, r, "route swap")
+	if !ok {
 		return
 	}
 	switch {

@@ -170,7 +170,6 @@ func (p *parser) checkUpgrade(u *Upgrade) {
 			p.errorf(at("repo"), `write it as "owner/name"`, "%q is not a GitHub repository", u.Repo)
 		}
 	}
-	p.oneOf(at("strategy"), u.Strategy, strategies)
 	p.oneOf(at("proxy"), u.Proxy, proxies)
 	if u.HealthTimeout < 1 {
 		p.errorf(at("health_timeout"), "", "must be at least 1 second, not %d", u.HealthTimeout)

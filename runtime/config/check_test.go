@@ -195,6 +195,7 @@ https_port = 0
 `,
 		wants: []want{{SeverityError, 2, "settings.tls.https_port", "not a TCP port", ""}},
 	}, {
+		// strategy is ten-upgrade's to check (orchestrator TestValidation).
 		name: "upgrade",
 		src: `[upgrade]
 repo = "tenement"
@@ -205,7 +206,6 @@ keep_backups = -1
 `,
 		wants: []want{
 			{SeverityError, 2, "upgrade.repo", "not a GitHub repository", "owner/name"},
-			{SeverityError, 3, "upgrade.strategy", `unsupported value "blue-green"; supported values are "auto", "handoff", "proxy" and "restart"`, ""},
 			{SeverityError, 4, "upgrade.proxy", `supported values are "none", "caddy" and "nginx"`, ""},
 			{SeverityError, 5, "upgrade.health_timeout", "at least 1", ""},
 			{SeverityError, 6, "upgrade.keep_backups", "must not be negative", ""},

@@ -33,14 +33,6 @@ const (
 	RestartNever     = "never"
 )
 
-// Upgrade strategies.
-const (
-	StrategyAuto    = "auto"
-	StrategyHandoff = "handoff"
-	StrategyProxy   = "proxy"
-	StrategyRestart = "restart"
-)
-
 // Reverse proxies the upgrader may reconfigure.
 const (
 	ProxyNone  = "none"
@@ -53,7 +45,6 @@ const (
 var (
 	isolations = []string{IsolationProcess, IsolationNamespace}
 	restarts   = []string{RestartAlways, RestartOnFailure, RestartNever}
-	strategies = []string{StrategyAuto, StrategyHandoff, StrategyProxy, StrategyRestart}
 	proxies    = []string{ProxyNone, ProxyCaddy, ProxyNginx}
 )
 
@@ -170,7 +161,7 @@ type Routing struct {
 type Upgrade struct {
 	Repo          string `json:"repo"`           // GitHub owner/name releases come from
 	PublicKey     string `json:"public_key"`     // minisign key release assets are verified with
-	Strategy      string `json:"strategy"`       // auto (default), handoff, proxy or restart
+	Strategy      string `json:"strategy"`       // ten-upgrade's: stored, never interpreted here
 	Proxy         string `json:"proxy"`          // none (default), caddy or nginx
 	BinaryPath    string `json:"binary_path"`    // "" means the running executable
 	HealthTimeout int    `json:"health_timeout"` // seconds, default 30
@@ -215,7 +206,9 @@ func Default() *Config {
 			Path:      map[string]string{},
 		},
 		Upgrade: Upgrade{
-			Strategy:      StrategyAuto,
+			// ten-upgrade's default, stored so that the effective
+			// config shows what it will use; ten-upgrade checks the value.
+			Strategy:      "auto",
 			Proxy:         ProxyNone,
 			HealthTimeout: 30,
 			KeepBackups:   3,

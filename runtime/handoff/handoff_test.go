@@ -14,44 +14,41 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/internal/testbin"
 )
 
-// The test binary doubles as the child server: with TEN_HANDOFF_TEST_MODE
-// set, TestMain runs childMain instead of the tests.
-func TestMain(m *testing.M) {
-	if mode := os.Getenv("TEN_HANDOFF_TEST_MODE"); mode != "" {
-		childMain(mode)
-		return
-	}
-	os.Exit(m.Run())
-}
+// The test binary doubles as the child server: started as a testbin
+// helper, it runs childMain instead of the tests.
+func TestMain(m *testing.M) { os.Exit(testbin.MainWithHelper(m, childMain)) }
 
-func childMain(mode string) {
+func childMain(mode string) int {
 	in, err := Receive()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "receive:", err)
-		os.Exit(3)
+		return 3
 	}
 	switch mode {
 	case "exit":
 		fmt.Fprintln(os.Stderr, "config error: cannot start")
-		os.Exit(1)
+		return 1
 	case "hang":
 		select {}
 	}
 	ln := in.HTTP()
 	if ln == nil {
 		fmt.Fprintln(os.Stderr, "no http listener")
-		os.Exit(4)
+		return 4
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "child %d systemd=%v parent=%d", os.Getpid(), in.FromSystemd, in.ParentPID)
 	})}
 	if err := in.Ready(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(5)
+		return 5
 	}
 	_ = srv.Serve(ln)
+	return 0
 }
 
 func get(t *testing.T, addr string) string {
@@ -74,7 +71,7 @@ func childChild(t *testing.T, mode string, timeout time.Duration) Child {
 	}
 	return Child{
 		Path:         exe,
-		Env:          append(os.Environ(), "TEN_HANDOFF_TEST_MODE="+mode),
+		Env:          testbin.HelperEnviron(mode),
 		Stdout:       io.Discard,
 		Stderr:       io.Discard,
 		ReadyTimeout: timeout,
@@ -151,7 +148,7 @@ func TestReceiveSystemdSocketActivation(t *testing.T) {
 	// LISTEN_PID must name the process that reads it: sh's $$ survives exec.
 	// Named after its unit, as systemd does without FileDescriptorName.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=tenement.socket exec "$0"`, exe)
-	cmd.Env = append(os.Environ(), "TEN_HANDOFF_TEST_MODE=serve")
+	cmd.Env = testbin.HelperEnviron("serve")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

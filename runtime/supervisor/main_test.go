@@ -26,13 +26,7 @@ import (
 
 const testappPkg = "github.com/tenement/ten/internal/testapp"
 
-func TestMain(m *testing.M) {
-	if os.Getenv("SUPERVISOR_TEST_HELPER") != "" {
-		helperServer()
-		return
-	}
-	os.Exit(testbin.Main(m))
-}
+func TestMain(m *testing.M) { os.Exit(testbin.MainWithHelper(m, helperServer)) }
 
 // helperServer is a whole server in another process, for tests of what
 // survives a server's death: it spawns web:alice, prints the instance as
@@ -40,12 +34,12 @@ func TestMain(m *testing.M) {
 // helperLines instead: every event as it happens, then the instance as
 // "spawn-result". SUPERVISOR_TEST_HELPER_ID, _HEALTH_MS and _LEASE_MS
 // override its server id and intervals.
-func helperServer() {
+func helperServer(string) int {
 	dir := os.Getenv("SUPERVISOR_TEST_DATA_DIR")
 	db, err := openDBFile(filepath.Join(dir, "tenement.db"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	cfg := testConfig(dir)
 	cfg.Services["web"] = appService(os.Getenv("SUPERVISOR_TEST_APP"))
@@ -80,16 +74,16 @@ func helperServer() {
 	s, err := New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	if err := s.Start(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	in, err := s.Spawn(context.Background(), "web", "alice")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	if events {
 		say("spawn-result", in)
@@ -290,13 +284,11 @@ func newEnvAt(t *testing.T, dir string, cfg *config.Config, db *sql.DB, mod func
 func runHelper(t *testing.T, dir, bin string, gone func(), env ...string) (*exec.Cmd, io.Reader) {
 	t.Helper()
 	lo, _ := randomPorts()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(),
-		"SUPERVISOR_TEST_HELPER=1",
-		"SUPERVISOR_TEST_DATA_DIR="+dir,
-		"SUPERVISOR_TEST_APP="+bin,
-		"SUPERVISOR_TEST_PORT_MIN="+strconv.Itoa(lo),
-	), env...)
+	cmd := testbin.Helper("server", append([]string{
+		"SUPERVISOR_TEST_DATA_DIR=" + dir,
+		"SUPERVISOR_TEST_APP=" + bin,
+		"SUPERVISOR_TEST_PORT_MIN=" + strconv.Itoa(lo),
+	}, env...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/tenement/ten/internal/sqlitefile"
 )
 
 // serverRow is a row of servers.
@@ -53,21 +55,12 @@ func scanServer(sc interface{ Scan(...any) error }) (serverRow, error) {
 }
 
 func (s *Supervisor) servers(ctx context.Context, order string) ([]serverRow, error) {
-	rows, err := s.opts.DB.QueryContext(ctx,
+	out, err := sqlitefile.QueryAll(ctx, s.opts.DB, scanServer,
 		`SELECT `+serverCols+` FROM servers WHERE id != ? `+order, s.opts.ServerID)
 	if err != nil {
 		return nil, fmt.Errorf("read servers: %w", err)
 	}
-	defer rows.Close()
-	var out []serverRow
-	for rows.Next() {
-		r, err := scanServer(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read servers: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // register records this server in the servers table.

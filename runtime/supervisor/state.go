@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/tenement/ten/internal/sqlitefile"
 )
 
 // Instance state lives in instance_state, one row per instance, written on
@@ -88,36 +90,32 @@ type row struct {
 }
 
 func (s *Supervisor) loadRows(ctx context.Context) ([]row, error) {
-	rows, err := s.opts.DB.QueryContext(ctx, `
+	out, err := sqlitefile.QueryAll(ctx, s.opts.DB, scanRow, `
 SELECT process, instance_id, port, pid, weight, status, restarts, started_at,
        proc_start_time, owner, log_path
 FROM instance_state ORDER BY process, instance_id`)
 	if err != nil {
 		return nil, fmt.Errorf("load instance state: %w", err)
 	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		var r row
-		var port, pid, startTime sql.NullInt64
-		var started, owner, logPath sql.NullString
-		var status string
-		if err := rows.Scan(&r.service, &r.id, &port, &pid, &r.weight, &status, &r.restarts,
-			&started, &startTime, &owner, &logPath); err != nil {
-			return nil, fmt.Errorf("load instance state: %w", err)
-		}
-		r.port, r.pid, r.startTime = int(port.Int64), int(pid.Int64), startTime.Int64
-		r.status = State(status)
-		r.owner, r.logPath = owner.String, logPath.String
-		if started.Valid {
-			r.startedAt, _ = time.Parse(time.RFC3339Nano, started.String)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load instance state: %w", err)
-	}
 	return out, nil
+}
+
+func scanRow(sc sqlitefile.Scanner) (row, error) {
+	var r row
+	var port, pid, startTime sql.NullInt64
+	var started, owner, logPath sql.NullString
+	var status string
+	if err := sc.Scan(&r.service, &r.id, &port, &pid, &r.weight, &status, &r.restarts,
+		&started, &startTime, &owner, &logPath); err != nil {
+		return row{}, err
+	}
+	r.port, r.pid, r.startTime = int(port.Int64), int(pid.Int64), startTime.Int64
+	r.status = State(status)
+	r.owner, r.logPath = owner.String, logPath.String
+	if started.Valid {
+		r.startedAt, _ = time.Parse(time.RFC3339Nano, started.String)
+	}
+	return r, nil
 }
 
 // recordedPorts returns the ports recorded for live-looking rows, which may
