@@ -39,13 +39,6 @@ type Options struct {
 	// Sent, if set, counts finished requests as they happen, so a caller
 	// can wait until load is flowing before it changes anything.
 	Sent *atomic.Int64
-	// PostEvery, if above 0, makes every PostEvery-th request of a
-	// fresh-connection worker a POST with a body: a proxy may not retry
-	// it on another upstream as freely as a GET (Run only).
-	PostEvery int
-	// KeepAnswers keeps the body of each successful answer in its Sample:
-	// which backend answered (Run only).
-	KeepAnswers bool
 }
 
 // Sample is one request's outcome.
@@ -56,12 +49,9 @@ type Sample struct {
 	// Kind classifies a failure: refused, reset, timeout, 5xx, ... (set by
 	// the open loop, RunOpen; the closed loop counts kinds in ByKind only).
 	Kind string
-	// KeepAlive: the request went over kept-alive connections rather
-	// than a fresh connection.
+	// KeepAlive: the request went over the pool of kept-alive connections
+	// (RunOpen) rather than a fresh connection.
 	KeepAlive bool
-	Method    string
-	// Answer is a successful answer's body, with Options.KeepAnswers.
-	Answer string
 }
 
 // Result summarises a run.
@@ -104,27 +94,19 @@ func Run(ctx context.Context, o Options) *Result {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < o.Workers; w++ {
-		fresh := w%2 == 1
-		tr := &http.Transport{Proxy: nil, DisableKeepAlives: fresh, MaxIdleConnsPerHost: 4}
+		tr := &http.Transport{Proxy: nil, DisableKeepAlives: w%2 == 1, MaxIdleConnsPerHost: 4}
 		client := &http.Client{Transport: tr, Timeout: o.Timeout}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer tr.CloseIdleConnections()
-			for k := 0; ctx.Err() == nil; k++ {
-				method := http.MethodGet
-				if fresh && o.PostEvery > 0 && k%o.PostEvery == o.PostEvery-1 {
-					method = http.MethodPost
-				}
+			for ctx.Err() == nil {
 				start := time.Now()
-				answer, err := once(ctx, client, method, o)
+				err := once(ctx, client, o)
 				if ctx.Err() != nil && err != nil {
 					return // the run ended mid-request; not the server's fault
 				}
-				s := Sample{At: start, Latency: time.Since(start), KeepAlive: !fresh, Method: method}
-				if o.KeepAnswers {
-					s.Answer = string(answer)
-				}
+				s := Sample{At: start, Latency: time.Since(start)}
 				if o.Sent != nil {
 					o.Sent.Add(1)
 				}
@@ -167,14 +149,12 @@ func background(ctx context.Context, run func(context.Context) *Result) (stop fu
 	}
 }
 
-// once sends one request, failing over along o.URLs, and returns the
-// answer's body.
-func once(ctx context.Context, client *http.Client, method string, o Options) ([]byte, error) {
+func once(ctx context.Context, client *http.Client, o Options) error {
 	var errs []error
 	for i, u := range o.URLs {
-		answer, reused, err := send(ctx, client, method, u, o)
+		reused, err := get(ctx, client, u, o)
 		if err == nil {
-			return answer, nil
+			return nil
 		}
 		errs = append(errs, err)
 		// Fail over the way nginx's proxy_next_upstream does for a GET: when
@@ -186,44 +166,39 @@ func once(ctx context.Context, client *http.Client, method string, o Options) ([
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
-func send(ctx context.Context, client *http.Client, method, url string, o Options) (answer []byte, reused bool, err error) {
+func get(ctx context.Context, client *http.Client, url string, o Options) (reused bool, err error) {
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
 	ctx = httptrace.WithClientTrace(ctx, trace)
-	answer, err = fetch(ctx, client, method, url, o)
-	return answer, reused, err
+	return reused, fetch(ctx, client, url, o)
 }
 
-func fetch(ctx context.Context, client *http.Client, method, url string, o Options) ([]byte, error) {
-	var body io.Reader
-	if method == http.MethodPost {
-		body = strings.NewReader("payload")
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+func fetch(ctx context.Context, client *http.Client, url string, o Options) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.Host != "" {
 		req.Host = o.Host
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+		return fmt.Errorf("read body: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(answer)))
+		return fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	if o.Check != nil {
-		return answer, o.Check(answer)
+		return o.Check(body)
 	}
-	return answer, nil
+	return nil
 }
 
 func dialFailed(err error) bool {

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,30 +44,5 @@ func TestCountsFailuresAndFailsOver(t *testing.T) {
 	}
 	if r := run(refused); r.Failed != r.Sent || r.ByKind["refused"] != r.Sent {
 		t.Fatalf("refused target: %v", r)
-	}
-}
-
-func TestPostsAndKeepsAnswers(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(r.Method))
-	}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	r := Run(ctx, Options{URLs: []string{srv.URL}, Workers: 2, Interval: 5 * time.Millisecond, PostEvery: 2, KeepAnswers: true})
-	seen := map[string]int{}
-	for _, s := range r.Samples {
-		if s.Err != "" || s.Answer != s.Method {
-			t.Fatalf("sample %+v: the answer is not the method sent", s)
-		}
-		if s.Method == http.MethodPost && s.KeepAlive {
-			t.Errorf("a POST on a kept-alive connection: %+v", s)
-		}
-		seen[fmt.Sprint(s.Method, " ", s.KeepAlive)]++
-	}
-	for _, k := range []string{"GET true", "GET false", "POST false"} {
-		if seen[k] == 0 {
-			t.Errorf("no %s request: %v", k, seen)
-		}
 	}
 }

@@ -108,8 +108,8 @@ func RunOpen(ctx context.Context, o OpenOptions) *Result {
 		go func() {
 			defer wg.Done()
 			defer inflight.Add(-1)
-			_, err := once(reqCtx, client, http.MethodGet, co)
-			record(Sample{At: due, Latency: time.Since(due), KeepAlive: !isFresh, Method: http.MethodGet}, err)
+			err := once(reqCtx, client, co)
+			record(Sample{At: due, Latency: time.Since(due), KeepAlive: !isFresh}, err)
 		}()
 	}
 }

@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tenement/ten/internal/loadgen"
 	"github.com/tenement/ten/internal/nginxconf"
 	tensite "github.com/tenement/ten/internal/site"
 )
@@ -89,39 +89,102 @@ func deadAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", tensite.MustFreePort(t))
 }
 
-// --- load ---------------------------------------------------------------------
+// --- load generator -----------------------------------------------------------
+
+type sample struct {
+	start   time.Time
+	method  string
+	fresh   bool
+	backend string
+	err     error
+}
 
 // load sends requests through the proxy from 6 workers every 20ms each
 // (about 300 requests a second): half over keep-alive connections, half on
 // a fresh connection per request (with every other one a POST).
 type load struct {
-	sent atomic.Int64
-	stop func() *loadgen.Result
-	res  *loadgen.Result
+	url     string
+	mu      sync.Mutex
+	samples []sample
+	n       atomic.Int64
+	stop    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 func startLoad(t *testing.T, proxyURL string) *load {
-	l := &load{}
-	l.stop = loadgen.Start(context.Background(), loadgen.Options{
-		URLs: []string{proxyURL + "/who"}, Host: loadHost, Workers: 6, Interval: 20 * time.Millisecond,
-		Timeout: 20 * time.Second, PostEvery: 2, KeepAnswers: true, Sent: &l.sent,
-	})
+	l := &load{url: proxyURL, stop: make(chan struct{})}
+	keep := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	fresh := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 6 {
+		c, isFresh := keep, false
+		if i%2 == 1 {
+			c, isFresh = fresh, true
+		}
+		l.wg.Add(1)
+		go l.worker(c, i, isFresh)
+	}
 	t.Cleanup(l.halt)
 	return l
 }
 
-// halt ends the load; stats reads what it sent.
-func (l *load) halt() {
-	if l.res == nil {
-		l.res = l.stop()
+func (l *load) worker(c *http.Client, id int, fresh bool) {
+	defer l.wg.Done()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for k := 0; ; k++ {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		method := http.MethodGet
+		var body io.Reader
+		if fresh && k%2 == 1 {
+			method, body = http.MethodPost, strings.NewReader("payload")
+		}
+		s := sample{start: time.Now(), method: method, fresh: fresh}
+		req, _ := http.NewRequest(method, fmt.Sprintf("%s/who?w=%d&k=%d", l.url, id, k), body)
+		req.Host = loadHost
+		resp, err := c.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case rerr != nil:
+				err = rerr
+			case resp.StatusCode != http.StatusOK:
+				err = fmt.Errorf("status %d: %s", resp.StatusCode, snippet(b))
+			default:
+				s.backend = string(b)
+			}
+		}
+		s.err = err
+		l.mu.Lock()
+		l.samples = append(l.samples, s)
+		l.mu.Unlock()
+		l.n.Add(1)
 	}
+}
+
+func (l *load) halt() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
 }
 
 // more waits until n more requests have completed.
 func (l *load) more(t *testing.T, n int) {
 	t.Helper()
-	want := l.sent.Load() + int64(n)
-	tensite.WaitFor(t, fmt.Sprintf("%d requests through the proxy", n), 20*time.Second, func() bool { return l.sent.Load() >= want })
+	want := l.n.Load() + int64(n)
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for l.n.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("load generator: only %d of %d requests completed in 20s", l.n.Load(), want)
+		}
+		<-tick.C
+	}
 }
 
 // stats summarises the requests that started in [from, to) (zero times
@@ -138,36 +201,38 @@ type stats struct {
 // isReset tells a connection reset by the proxy's listening socket being
 // closed (fresh connection; RST on connect, write or read) from every
 // other failure.
-func isReset(s loadgen.Sample) bool {
-	if s.KeepAlive || s.Err == "" {
+func isReset(s sample) bool {
+	if !s.fresh || s.err == nil {
 		return false
 	}
-	m := s.Err
+	m := s.err.Error()
 	return strings.Contains(m, "connection reset by peer") || strings.Contains(m, "broken pipe")
 }
 
 func (l *load) stats(from, to time.Time) stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	st := stats{by: map[string]int{}}
-	for _, s := range l.res.Samples {
-		if (!from.IsZero() && s.At.Before(from)) || (!to.IsZero() && !s.At.Before(to)) {
+	for _, s := range l.samples {
+		if (!from.IsZero() && s.start.Before(from)) || (!to.IsZero() && !s.start.Before(to)) {
 			continue
 		}
 		st.total++
-		if s.Err != "" {
+		if s.err != nil {
 			st.failed++
 			if isReset(s) {
 				st.resets++
 			}
 			if len(st.errs) < 5 {
 				kind := "keep-alive"
-				if !s.KeepAlive {
+				if s.fresh {
 					kind = "fresh"
 				}
-				st.errs = append(st.errs, fmt.Sprintf("%s %s: %v", s.Method, kind, s.Err))
+				st.errs = append(st.errs, fmt.Sprintf("%s %s: %v", s.method, kind, s.err))
 			}
 			continue
 		}
-		st.by[s.Answer]++
+		st.by[s.backend]++
 	}
 	return st
 }
