@@ -17,6 +17,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/lockfile"
@@ -377,11 +378,7 @@ func TestSelfUpdateRefusesWhileAnotherRuns(t *testing.T) {
 
 func copyTo(t *testing.T, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	if _, err := fsutil.CopyFile(src, dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 )
@@ -226,11 +227,7 @@ func freePorts(t *testing.T, n int) []int {
 
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	if _, err := fsutil.CopyFile(src, dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
