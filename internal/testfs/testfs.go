@@ -1,6 +1,7 @@
 // Package testfs reads files and directories for tests, failing the test
 // on any error the test does not expect, so that checks of "nothing
-// changed" and "nothing left behind" stay one line each.
+// changed", "nothing left behind" and "no looser permissions" stay one
+// line each.
 package testfs
 
 import (
@@ -39,4 +40,20 @@ func Read(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Perms fails the test unless each path in want has exactly the
+// permission bits want gives it; a path that cannot be stat'ed fails it
+// at once.
+func Perms(t testing.TB, want map[string]fs.FileMode) {
+	t.Helper()
+	for p, mode := range want {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s is %04o, want %04o", p, fi.Mode().Perm(), mode)
+		}
+	}
 }
