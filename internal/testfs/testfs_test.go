@@ -12,11 +12,7 @@ import (
 
 func TestNames(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{"b", "a"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	WriteFiles(t, dir, map[string]string{"b": "b", "a": "a"})
 	tests := []struct {
 		name string
 		dir  string
@@ -91,5 +87,19 @@ func TestPerms(t *testing.T) {
 				t.Errorf("Perms reported %q (fatal %v), want %q (fatal %v)", r.errors, r.fatal, tt.errors, tt.fatal)
 			}
 		})
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	root := t.TempDir()
+	WriteFiles(t, root, map[string]string{"top": "1", "a/b/deep": "2"})
+	for name, want := range map[string]string{"top": "1", "a/b/deep": "2"} {
+		if got := string(Read(t, filepath.Join(root, filepath.FromSlash(name)))); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	Perms(t, map[string]fs.FileMode{filepath.Join(root, "top"): 0o600, filepath.Join(root, "a", "b", "deep"): 0o600})
+	if got := Names(t, filepath.Join(root, "a")); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("a holds %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -71,15 +72,6 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestDetect(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -102,7 +94,7 @@ func TestDetect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "My Project")
 			os.Mkdir(dir, 0o755)
-			write(t, dir, tt.files)
+			testfs.WriteFiles(t, dir, tt.files)
 			p := Detect(dir)
 			want := tt.wantName
 			if want == "" {
@@ -117,7 +109,7 @@ func TestDetect(t *testing.T) {
 
 func TestInitWritesValidConfig(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, map[string]string{"requirements.txt": "fastapi\n", "main.py": ""})
+	testfs.WriteFiles(t, dir, map[string]string{"requirements.txt": "fastapi\n", "main.py": ""})
 	path, p, err := Init(dir, "api", "")
 	if err != nil {
 		t.Fatal(err)
