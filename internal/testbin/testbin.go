@@ -186,6 +186,17 @@ func Main(m *testing.M) int {
 	return m.Run()
 }
 
+// Require returns the path of the program name, which the test needs
+// installed, or skips the test saying so and how to install it.
+func Require(t testing.TB, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (%s)", name, install)
+	}
+	return p
+}
+
 // goTool is the go command. `go test` puts its own GOROOT/bin first on
 // PATH, so this is the toolchain running the tests.
 func goTool() string { return "go" }

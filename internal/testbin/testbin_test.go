@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,49 @@ func TestHelper(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("helper %s %v: %q, want %q", tc.mode, tc.env, got, tc.want)
+			}
+		})
+	}
+}
+
+// skipRecorder is a testing.TB that keeps what Skipf says.
+type skipRecorder struct {
+	testing.TB
+	skipped string
+}
+
+func (r *skipRecorder) Helper() {}
+
+// Skipf records the reason and stops the goroutine as testing.T's does.
+func (r *skipRecorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestRequire(t *testing.T) {
+	want, err := exec.LookPath(goTool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, program string
+		path, skipped string
+	}{
+		{"installed", goTool(), want, ""},
+		{"missing", "no-such-program-ten", "", "no-such-program-ten is not installed (it never is)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &skipRecorder{TB: t}
+			var got string
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				got = Require(r, tt.program, "it never is")
+			}()
+			<-done
+			if got != tt.path || r.skipped != tt.skipped {
+				t.Errorf("Require = %q, skipped %q; want %q, skipped %q", got, r.skipped, tt.path, tt.skipped)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/runtime/config"
 )
@@ -56,10 +57,7 @@ func TestSystemdUnit(t *testing.T) {
 // TestSystemdUnitVerifies runs systemd's own checker on the unit, with the
 // binary at a path that exists.
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed (apt-get install systemd)")
-	}
+	analyze := testbin.Require(t, "systemd-analyze", "apt-get install systemd")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenement.service")
 	unit := SystemdUnit(Unit{Domain: "example.com", Port: 8080, Binary: "/bin/true", User: "root", DataDir: dir})
