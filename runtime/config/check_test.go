@@ -37,16 +37,12 @@ state_dir = "/srv/ten/notes/x"
 		wants: []want{{SeverityError, 6, "upgrade.state_dir", `"/srv/ten/notes/x" is inside the data directory of service "notes"`, "outside"}},
 	}, {
 		name: "env name with =",
-		src: `[service.api]
-command = "./api"
-env = { "A=B" = "x" }
+		src: apiTable + `env = { "A=B" = "x" }
 `,
 		wants: []want{{SeverityError, 3, `service.api.env."A=B"`, "cannot be an environment variable name", ""}},
 	}, {
 		name: "instances of an unknown service",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 apii = ["prod"]
 worker = ["bg"]
@@ -57,9 +53,7 @@ worker = ["bg"]
 		},
 	}, {
 		name: "instance ids",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + strings.Repeat("a", 64) + `"]
 `,
@@ -73,17 +67,13 @@ api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + string
 		},
 	}, {
 		name: "valid instance ids",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = ["a", "0", "prod-1", "under_score", "` + strings.Repeat("a", 63) + `"]
 `,
 	}, {
 		name: "routes to unknown services",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [routing]
 default = "web"
 

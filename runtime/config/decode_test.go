@@ -61,6 +61,10 @@ func runDiagCases(t *testing.T, tests []diagCase, also func(t *testing.T, ds []D
 	}
 }
 
+// apiTable is the smallest valid service table; a case about one of its
+// other keys starts from it.
+const apiTable = "[service.api]\ncommand = \"./api\"\n"
+
 // keyCase is a case that sets one key in one table and expects one
 // diagnostic, about that key on its line. A [service.api] table gets the
 // command a service needs first, unless the case sets the command; an
@@ -80,12 +84,14 @@ func keyCases(rows []keyCase) []diagCase {
 	for i, r := range rows {
 		key, _, _ := strings.Cut(r.line, " =")
 		var src string
-		if r.table != "" {
+		switch {
+		case r.table == "service.api" && key != "command":
+			src = apiTable
+		case r.table != "":
 			src = "[" + r.table + "]\n"
-			key = r.table + "." + key
 		}
-		if r.table == "service.api" && key != "service.api.command" {
-			src += "command = \"./api\"\n"
+		if r.table != "" {
+			key = r.table + "." + key
 		}
 		src += r.line + "\n"
 		cases[i] = diagCase{
@@ -113,9 +119,7 @@ func TestRuntimeAlias(t *testing.T) {
 		wants     []want
 	}{{
 		name: "runtime alone",
-		src: `[service.api]
-command = "./api"
-runtime = "namespace"
+		src: apiTable + `runtime = "namespace"
 `,
 		isolation: "namespace",
 		wants: []want{
@@ -123,9 +127,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime and isolation agree",
-		src: `[service.api]
-command = "./api"
-isolation = "namespace"
+		src: apiTable + `isolation = "namespace"
 runtime = "namespace"
 `,
 		isolation: "namespace",
@@ -134,9 +136,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime and isolation disagree",
-		src: `[service.api]
-command = "./api"
-runtime = "namespace"
+		src: apiTable + `runtime = "namespace"
 isolation = "process"
 `,
 		isolation: "process",
@@ -146,9 +146,7 @@ isolation = "process"
 	}, {
 		// The bad value is reported against the key the file used.
 		name: "runtime with an unsupported value",
-		src: `[service.api]
-command = "./api"
-runtime = "firecracker"
+		src: apiTable + `runtime = "firecracker"
 `,
 		isolation: "firecracker",
 		wants: []want{
@@ -168,9 +166,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime that is not a string",
-		src: `[service.api]
-command = "./api"
-runtime = 1
+		src: apiTable + `runtime = 1
 `,
 		isolation: "namespace", // the default: tenement runtime/mod.rs:43-45
 		wants: []want{
@@ -221,9 +217,7 @@ command = "./api"
 		},
 	}, {
 		name: "same name, same values",
-		src: `[service.api]
-command = "./api"
-isolation = "namespace"
+		src: apiTable + `isolation = "namespace"
 
 [process.api]
 command = "./api"
@@ -236,9 +230,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "same name, conflicting values",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [process.api]
 command = "./api-old"
 restart = "always"
@@ -379,9 +371,7 @@ api = {
 		wants: []want{{SeverityWarning, 4, "service.api.helth", "unknown key", `"health"`}},
 	}, {
 		name: "array of tables",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [[service.api.mounts]]
 source = "/a"
 destination = "/b"
@@ -393,9 +383,7 @@ destination = "/d"
 		wants: []want{{SeverityWarning, 9, "service.api.mounts.sorce", "unknown key", `did you mean "source"?`}},
 	}, {
 		name: "after multi-line values that look like keys",
-		src: `[service.api]
-command = "./api"
-args = [
+		src: apiTable + `args = [
   "helth = 1",
   # helth = 2
   'x',
@@ -470,18 +458,14 @@ command = 5
 		},
 	}, {
 		name: "env value not a string",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [service.api.env]
 PORT = 8080
 `,
 		wants: []want{{SeverityError, 5, "service.api.env.PORT", "expected a string, found an integer", ""}},
 	}, {
 		name: "instances not an array",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = "prod"
 `,
