@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -195,6 +196,22 @@ func Require(t testing.TB, name, install string) string {
 		t.Skipf("%s is not installed (%s)", name, install)
 	}
 	return p
+}
+
+// ExitCode returns the exit status of a command from err, what its Run,
+// Wait or Output returned: 0 for nil, the status for an *exec.ExitError.
+// Any other error means the command did not run, and fails the test.
+func ExitCode(t testing.TB, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return -1
 }
 
 // goTool is the go command. `go test` puts its own GOROOT/bin first on

@@ -107,11 +107,16 @@ func TestHelper(t *testing.T) {
 	}
 }
 
-// skipRecorder is a testing.TB that keeps what Skipf says.
+// skipRecorder is a testing.TB that keeps what Skipf and Fatal say.
 type skipRecorder struct {
 	testing.TB
 	skipped string
+	fatal   string
 }
+
+// Fatal records the failure. It returns, unlike testing.T's, and ExitCode
+// then returns -1.
+func (r *skipRecorder) Fatal(args ...any) { r.fatal = fmt.Sprint(args...) }
 
 func (r *skipRecorder) Helper() {}
 
@@ -138,6 +143,27 @@ func TestRequire(t *testing.T) {
 			r := &skipRecorder{TB: t}
 			if got := Require(r, tt.program, "it never is"); got != tt.path || r.skipped != tt.skipped {
 				t.Errorf("Require = %q, skipped %q; want %q, skipped %q", got, r.skipped, tt.path, tt.skipped)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name  string
+		cmd   *exec.Cmd
+		code  int
+		fatal bool
+	}{
+		{"success", exec.Command(goTool(), "version"), 0, false},
+		{"exit status", exec.Command(goTool(), "no-such-subcommand"), 2, false},
+		{"not started", exec.Command("no-such-program-ten"), -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &skipRecorder{TB: t}
+			if got := ExitCode(r, tt.cmd.Run()); got != tt.code || (r.fatal != "") != tt.fatal {
+				t.Errorf("ExitCode = %d, fatal %q; want %d, fatal %v", got, r.fatal, tt.code, tt.fatal)
 			}
 		})
 	}
