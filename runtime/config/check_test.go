@@ -130,41 +130,35 @@ proxy = "nginx"
 }
 
 func TestNegativeNumbers(t *testing.T) {
-	tests := []struct{ table, key string }{
-		{"settings", "max_restarts"},
-		{"settings", "restart_window"},
-		{"settings", "backoff_base_ms"},
-		{"settings", "backoff_max_ms"},
-		{"service.api", "idle_timeout"},
-		{"service.api", "startup_timeout"},
-		{"service.api", "request_timeout"},
-		{"service.api", "storage_quota_mb"},
-		{"service.api", "memory_limit_mb"},
-		{"service.api", "cpu_shares"},
-		{"service.api", "memory_mb"},
-		{"service.api", "vcpus"},
-		{"service.api", "vsock_port"},
-		{"upgrade", "keep_backups"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			src := fmt.Sprintf("[service.api]\ncommand = \"./api\"\n\n[%s]\n%s = -1\n", tt.table, tt.key)
-			if tt.table == "service.api" {
-				src = fmt.Sprintf("[service.api]\ncommand = \"./api\"\n\n%s = -1\n", tt.key)
-			}
-			_, ds := mustParse(t, src)
-			key := tt.table + "." + tt.key
-			line := strings.Count(src, "\n")
-			var found bool
-			for _, d := range ds {
-				if d.Severity == SeverityError && d.Key == key && d.Line == line && strings.Contains(d.Message, "must not be negative") {
-					found = true
+	for _, group := range []struct {
+		table string
+		keys  []string
+	}{
+		{"settings", []string{"max_restarts", "restart_window", "backoff_base_ms", "backoff_max_ms"}},
+		{"service.api", []string{"idle_timeout", "startup_timeout", "request_timeout", "storage_quota_mb",
+			"memory_limit_mb", "cpu_shares", "memory_mb", "vcpus", "vsock_port"}},
+		{"upgrade", []string{"keep_backups"}},
+	} {
+		for _, k := range group.keys {
+			t.Run(k, func(t *testing.T) {
+				src := fmt.Sprintf("%s\n[%s]\n%s = -1\n", apiTable, group.table, k)
+				if group.table == "service.api" {
+					src = fmt.Sprintf("%s\n%s = -1\n", apiTable, k)
 				}
-			}
-			if !found {
-				t.Errorf("no negative-number error for %s on line %d:\n%s", key, line, dump(ds))
-			}
-		})
+				_, ds := mustParse(t, src)
+				key := group.table + "." + k
+				line := strings.Count(src, "\n")
+				var found bool
+				for _, d := range ds {
+					if d.Severity == SeverityError && d.Key == key && d.Line == line && strings.Contains(d.Message, "must not be negative") {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no negative-number error for %s on line %d:\n%s", key, line, dump(ds))
+				}
+			})
+		}
 	}
 }
 
