@@ -2,11 +2,14 @@ package testbin
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { os.Exit(MainWithHelper(m, testHelper)) }
@@ -166,5 +169,28 @@ func TestExitCode(t *testing.T) {
 				t.Errorf("ExitCode = %d, fatal %q; want %d, fatal %v", got, r.fatal, tt.code, tt.fatal)
 			}
 		})
+	}
+}
+
+func TestFreePorts(t *testing.T) {
+	ports := FreePorts(t, 3)
+	if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
+		t.Fatalf("FreePorts(3) = %v, want three distinct ports", ports)
+	}
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d is not free after FreePorts: %v", p, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
+func TestDeadAddr(t *testing.T) {
+	addr := DeadAddr(t)
+	if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s accepted a connection", addr)
 	}
 }
