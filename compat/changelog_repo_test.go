@@ -72,7 +72,7 @@ func TestRepositoryChangelogParses(t *testing.T) {
 	cut := strings.Replace(text, "## [Unreleased]", "## [Unreleased]\n\n## ["+next+"] - 2099-01-01", 1)
 	unreleased := section(text, "## [Unreleased]")
 	items := regexp.MustCompile(`(?m)^[-*+] `).FindAllString(unreleased, -1)
-	entries, found := ChangelogBetween(cut, goversion.Must(goversion.NewSemver("0.0.0")), goversion.Must(goversion.NewSemver(next)))
+	entries, found := ChangelogBetween(cut, semver("0.0.0"), semver(next))
 	var mine []ChangeEntry
 	for _, e := range entries {
 		if e.Version == next {
@@ -100,3 +100,7 @@ func section(text, heading string) string {
 	}
 	return rest
 }
+
+// semver parses a version the test itself writes; a bad one is a bug in
+// the test.
+func semver(s string) *goversion.Version { return goversion.Must(goversion.NewSemver(s)) }

@@ -3,8 +3,6 @@ package compat
 import (
 	"strings"
 	"testing"
-
-	goversion "github.com/hashicorp/go-version"
 )
 
 const keepAChangelog = `# Changelog
@@ -43,15 +41,6 @@ All notable changes.
 - First.
 `
 
-func v(t *testing.T, s string) *goversion.Version {
-	t.Helper()
-	out, err := goversion.NewSemver(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestChangelogBetween(t *testing.T) {
 	tests := []struct {
 		after, upTo string
@@ -69,7 +58,7 @@ func TestChangelogBetween(t *testing.T) {
 		{"2.0.0", "2.1.0", false, nil},
 	}
 	for _, tt := range tests {
-		entries, found := ChangelogBetween(keepAChangelog, v(t, tt.after), v(t, tt.upTo))
+		entries, found := ChangelogBetween(keepAChangelog, semver(tt.after), semver(tt.upTo))
 		if found != tt.found {
 			t.Errorf("(%s, %s]: found = %v, want %v", tt.after, tt.upTo, found, tt.found)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/lockfile"
@@ -34,10 +34,7 @@ func TestSelfUpdate(t *testing.T) {
 	nw := testbin.Build(t, "./cmd/ten-upgrade", testbin.LDFlags("-X github.com/tenement/ten/version.Version=0.2.0"))
 	target := filepath.Join(dir, "ten-upgrade")
 	copyTo(t, old, target)
-	newBytes, err := os.ReadFile(nw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	newBytes := testfs.Read(t, nw)
 	sum := sha256.Sum256(newBytes)
 	pub, priv := rt.NewKey(t)
 	sig := filepath.Join(dir, "ten-upgrade.minisig")
@@ -81,14 +78,7 @@ func TestSelfUpdate(t *testing.T) {
 func TestSelfUpdateFromRelease(t *testing.T) {
 	v1 := testbin.Build(t, "./cmd/ten-upgrade", testbin.LDFlags("-X github.com/tenement/ten/version.Version=0.1.0"))
 	v2 := testbin.Build(t, "./cmd/ten-upgrade", testbin.LDFlags("-X github.com/tenement/ten/version.Version=0.2.0"))
-	bin1, err := os.ReadFile(v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin2, err := os.ReadFile(v2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin1, bin2 := testfs.Read(t, v1), testfs.Read(t, v2)
 	pub, priv := rt.NewKey(t)
 	_, otherPriv := rt.NewKey(t)
 	const repo = "tenement/ten"
@@ -277,14 +267,7 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 			cmd.Env = append(os.Environ(), "TENEMENT_CONFIG=", "GITHUB_TOKEN=", "TMPDIR="+tmp)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code := testbin.ExitCode(t, cmd.Run())
 			out := stdout.String() + stderr.String()
 			if code != tt.wantCode {
 				t.Errorf("exit %d, want %d:\n%s", code, tt.wantCode, out)
@@ -299,10 +282,7 @@ func TestSelfUpdateFromRelease(t *testing.T) {
 			}
 
 			wantFiles := []string{"ten-upgrade"}
-			got, err := os.ReadFile(target)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := testfs.Read(t, target)
 			if tt.wantVersion == "" {
 				if !bytes.Equal(got, tt.installed) {
 					t.Errorf("%s changed", target)
@@ -357,9 +337,8 @@ func TestSelfUpdateRefusesWhileAnotherRuns(t *testing.T) {
 	defer unlock()
 	pub, _ := rt.NewKey(t)
 	out, err := exec.Command(target, "self-update", "--binary", bin, "--sha256", strings.Repeat("0", 64), "--signature", bin, "--public-key", pub.String()).CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-		t.Fatalf("exit %v, want 2:\n%s", err, out)
+	if code := testbin.ExitCode(t, err); code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, out)
 	}
 	if want := fmt.Sprintf("another ten-upgrade (pid %d, started at ", os.Getpid()); !strings.Contains(string(out), want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
@@ -377,11 +356,7 @@ func TestSelfUpdateRefusesWhileAnotherRuns(t *testing.T) {
 
 func copyTo(t *testing.T, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	if _, err := fsutil.CopyFile(src, dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -29,12 +29,7 @@ func runTen(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestCompletionScripts(t *testing.T) {
-	clitest.CompletionScripts(t, "ten", run, map[string][]string{
-		"bash":       {"# bash completion V2 for ten", "__start_ten()", "complete -o default -F __start_ten ten"},
-		"zsh":        {"#compdef ten\n", "compdef _ten ten"},
-		"fish":       {"# fish completion for ten", "complete -c ten "},
-		"powershell": {"Register-ArgumentCompleter", "-CommandName 'ten'"},
-	})
+	clitest.CompletionScripts(t, "ten", run)
 }
 
 // The scripts ask `ten __complete` at completion time; it must know the

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/runtime/names"
 )
 
@@ -93,15 +94,7 @@ func TestStateFilesPrivateWhenCreatedByTokenGenAndMigrate(t *testing.T) {
 			if len(check) < 2 {
 				t.Fatalf("no files in %s", data)
 			}
-			for p, want := range check {
-				fi, err := os.Stat(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if fi.Mode().Perm() != want {
-					t.Errorf("%s is %04o, want %04o", p, fi.Mode().Perm(), want)
-				}
-			}
+			testfs.Perms(t, check)
 		})
 	}
 }

@@ -1,11 +1,11 @@
 package doccheck
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tenement/ten/internal/testfs"
 )
 
 func TestSlugIsGitHubs(t *testing.T) {
@@ -55,22 +55,9 @@ func TestLinksSkipCode(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestCheckFindsBrokenLinks(t *testing.T) {
 	root := t.TempDir()
-	write(t, root, map[string]string{
+	testfs.WriteFiles(t, root, map[string]string{
 		"README.md": "# ten\n\n## Setup steps\n\n" +
 			"[ok](docs/guide.md) [ok anchor](docs/guide.md#the-api) [self](#setup-steps)\n" +
 			"[dir](docs/) [file](docs/example.yml) [web](https://example.com/x.md#nope) [mail](mailto:a@b.c)\n" +

@@ -3,12 +3,13 @@ package doccheck
 import (
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tenement/ten/internal/testfs"
 )
 
 const modulePath = "github.com/tenement/ten"
@@ -79,15 +80,7 @@ func TestForbiddenDeps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
-			for name, src := range tt.files {
-				path := filepath.Join(root, filepath.FromSlash(name))
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testfs.WriteFiles(t, root, tt.files)
 			if got := forbiddenDeps(t, root, []string{"compat"}, upperLayers); !slices.Equal(got, tt.want) {
 				t.Errorf("forbiddenDeps = %q, want %q", got, tt.want)
 			}

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/compat/compattest"
+	"github.com/tenement/ten/internal/fsutil"
 	"github.com/tenement/ten/internal/procmark"
 	"github.com/tenement/ten/internal/testbin"
 )
@@ -104,7 +104,7 @@ func TestUpgradingGuide(t *testing.T) {
 		}
 	})
 
-	ports := freePorts(t, 4)
+	ports := testbin.FreePorts(t, 4)
 	env := []string{
 		mark,
 		"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH") + ":/usr/sbin:/sbin",
@@ -206,31 +206,9 @@ func missingTool(names []string) string {
 	return ""
 }
 
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
-}
-
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
+	if _, err := fsutil.CopyFile(src, dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
 }

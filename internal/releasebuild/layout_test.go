@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/release"
 )
 
@@ -50,19 +51,10 @@ func TestArchiveNamesAreWhatTenUpgradeSelects(t *testing.T) {
 	}
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestArchiveLayout(t *testing.T) {
 	root, bin := t.TempDir(), t.TempDir()
-	writeFiles(t, root, map[string]string{"CHANGELOG.md": "# Changelog\n", "LICENSE": "MIT\n", "README.md": "# ten\n"})
-	writeFiles(t, bin, map[string]string{"ten": "ten binary", "ten-upgrade": "ten-upgrade binary"})
+	testfs.WriteFiles(t, root, map[string]string{"CHANGELOG.md": "# Changelog\n", "LICENSE": "MIT\n", "README.md": "# ten\n"})
+	testfs.WriteFiles(t, bin, map[string]string{"ten": "ten binary", "ten-upgrade": "ten-upgrade binary"})
 	mtime := time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600))
 	var buf bytes.Buffer
 	if err := WriteArchive(&buf, ArchiveEntries(root, bin), mtime); err != nil {
@@ -148,7 +140,7 @@ func TestArchiveOfMissingFileFails(t *testing.T) {
 func TestChecksumFileFormat(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{"ten_1.0.0_linux_arm64.tar.gz": "b", "ten_1.0.0_darwin_amd64.tar.gz": "a", "ten_1.0.0_linux_amd64.tar.gz": "c"}
-	writeFiles(t, dir, files)
+	testfs.WriteFiles(t, dir, files)
 	data, err := ChecksumFile(dir, []string{"ten_1.0.0_linux_arm64.tar.gz", "ten_1.0.0_darwin_amd64.tar.gz", "ten_1.0.0_linux_amd64.tar.gz"})
 	if err != nil {
 		t.Fatal(err)

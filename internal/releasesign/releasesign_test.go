@@ -3,7 +3,6 @@ package releasesign
 import (
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/orchestrator/release"
 )
 
@@ -237,29 +238,20 @@ func TestMinisignToolVector(t *testing.T) {
 // With the minisign tool installed, each side verifies the other's
 // signatures and uses the other's key files.
 func TestInteropWithMinisignTool(t *testing.T) {
-	tool, err := exec.LookPath("minisign")
-	if err != nil {
-		t.Skip("minisign is not installed")
-	}
+	tool := testbin.Require(t, "minisign", "apt-get install minisign")
 	dir := t.TempDir()
 	k := newKey(t)
 	sk, err := MarshalSecretKey(k, "", Cost{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{"ours.key": sk, "ours.pub": k.PublicKeyFile(), "msg": []byte(vectorMessage)}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	sig, err := Sign(k, []byte(vectorMessage), TrustedComment(1, "msg"), "ours")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "msg.minisig"), sig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testfs.WriteFiles(t, dir, map[string]string{
+		"ours.key": string(sk), "ours.pub": string(k.PublicKeyFile()), "msg": vectorMessage, "msg.minisig": string(sig),
+	})
 	run := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command(tool, args...)
@@ -270,8 +262,7 @@ func TestInteropWithMinisignTool(t *testing.T) {
 	}
 	run("-Vm", "msg", "-p", "ours.pub")                         // our signature
 	run("-Sm", "msg", "-s", "ours.key", "-x", "theirs.minisig") // our key file
-	theirs, _ := os.ReadFile(filepath.Join(dir, "theirs.minisig"))
-	if _, err := Verify(k.PublicKey(), []byte(vectorMessage), theirs); err != nil {
+	if _, err := Verify(k.PublicKey(), []byte(vectorMessage), testfs.Read(t, filepath.Join(dir, "theirs.minisig"))); err != nil {
 		t.Fatalf("minisign's signature with our key: %v", err)
 	}
 }

@@ -1,5 +1,7 @@
 // Package testbin builds Go binaries for tests that need to run real
-// processes: the ten server at two versions, the test tenant, and so on.
+// processes: the ten server at two versions, the test tenant, and so on;
+// and finds what such tests need besides: programs on PATH, free ports,
+// exit statuses.
 //
 // Each distinct build (package, ldflags, tags, output name) is compiled at
 // most once per test binary, into a directory shared by every test in it, so
@@ -15,12 +17,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -184,6 +189,57 @@ func Cleanup() {
 func Main(m *testing.M) int {
 	defer Cleanup()
 	return m.Run()
+}
+
+// Require returns the path of the program name, which the test needs
+// installed, or skips the test saying so and how to install it.
+func Require(t testing.TB, name, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (%s)", name, install)
+	}
+	return p
+}
+
+// ExitCode returns the exit status of a command from err, what its Run,
+// Wait or Output returned: 0 for nil, the status for an *exec.ExitError.
+// Any other error means the command did not run, and fails the test.
+func ExitCode(t testing.TB, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return -1
+}
+
+// FreePorts returns n distinct loopback TCP ports that were free a moment
+// ago: each is bound while the next is chosen, so none repeats, and all
+// are released before it returns. Another process may take one first.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// DeadAddr returns a loopback address nothing listens on, so that a
+// connection to it is refused.
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePorts(t, 1)[0]))
 }
 
 // goTool is the go command. `go test` puts its own GOROOT/bin first on

@@ -2,11 +2,14 @@ package testbin
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { os.Exit(MainWithHelper(m, testHelper)) }
@@ -104,5 +107,90 @@ func TestHelper(t *testing.T) {
 				t.Errorf("helper %s %v: %q, want %q", tc.mode, tc.env, got, tc.want)
 			}
 		})
+	}
+}
+
+// skipRecorder is a testing.TB that keeps what Skipf and Fatal say.
+type skipRecorder struct {
+	testing.TB
+	skipped string
+	fatal   string
+}
+
+// Fatal records the failure. It returns, unlike testing.T's, and ExitCode
+// then returns -1.
+func (r *skipRecorder) Fatal(args ...any) { r.fatal = fmt.Sprint(args...) }
+
+func (r *skipRecorder) Helper() {}
+
+// Skipf records the reason. It returns, unlike testing.T's, and Require
+// then returns no path.
+func (r *skipRecorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+}
+
+func TestRequire(t *testing.T) {
+	want, err := exec.LookPath(goTool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, program string
+		path, skipped string
+	}{
+		{"installed", goTool(), want, ""},
+		{"missing", "no-such-program-ten", "", "no-such-program-ten is not installed (it never is)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &skipRecorder{TB: t}
+			if got := Require(r, tt.program, "it never is"); got != tt.path || r.skipped != tt.skipped {
+				t.Errorf("Require = %q, skipped %q; want %q, skipped %q", got, r.skipped, tt.path, tt.skipped)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name  string
+		cmd   *exec.Cmd
+		code  int
+		fatal bool
+	}{
+		{"success", exec.Command(goTool(), "version"), 0, false},
+		{"exit status", exec.Command(goTool(), "no-such-subcommand"), 2, false},
+		{"not started", exec.Command("no-such-program-ten"), -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &skipRecorder{TB: t}
+			if got := ExitCode(r, tt.cmd.Run()); got != tt.code || (r.fatal != "") != tt.fatal {
+				t.Errorf("ExitCode = %d, fatal %q; want %d, fatal %v", got, r.fatal, tt.code, tt.fatal)
+			}
+		})
+	}
+}
+
+func TestFreePorts(t *testing.T) {
+	ports := FreePorts(t, 3)
+	if len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
+		t.Fatalf("FreePorts(3) = %v, want three distinct ports", ports)
+	}
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Errorf("port %d is not free after FreePorts: %v", p, err)
+			continue
+		}
+		ln.Close()
+	}
+}
+
+func TestDeadAddr(t *testing.T) {
+	addr := DeadAddr(t)
+	if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s accepted a connection", addr)
 	}
 }

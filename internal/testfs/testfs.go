@@ -1,12 +1,14 @@
-// Package testfs reads files and directories for tests, failing the test
-// on any error the test does not expect, so that checks of "nothing
-// changed" and "nothing left behind" stay one line each.
+// Package testfs reads and writes files and directories for tests,
+// failing the test on any error the test does not expect, so that setting
+// up a tree and checks of "nothing changed", "nothing left behind" and "no
+// looser permissions" stay one line each.
 package testfs
 
 import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -39,4 +41,36 @@ func Read(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Perms fails the test unless each path in want has exactly the
+// permission bits want gives it; a path that cannot be stat'ed fails it
+// at once.
+func Perms(t testing.TB, want map[string]fs.FileMode) {
+	t.Helper()
+	for p, mode := range want {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s is %04o, want %04o", p, fi.Mode().Perm(), mode)
+		}
+	}
+}
+
+// WriteFiles writes each of files, a slash-separated path below root and
+// its content, creating the directories it needs. The files are 0600: a
+// test that checks modes must not get the ones it wants from here.
+func WriteFiles(t testing.TB, root string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

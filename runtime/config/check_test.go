@@ -2,24 +2,30 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func TestValidation(t *testing.T) {
-	runDiagCases(t, []diagCase{{
-		name: "missing command",
-		src: `[service.api]
-health = "/health"
-`,
-		wants: []want{{SeverityError, 1, "service.api", "service.api: command is required", "command ="}},
-	}, {
-		name: "service named after the upgrader's state directory",
-		src: `[service.upgrade]
-command = "./api"
-`,
-		wants: []want{{SeverityError, 1, "service.upgrade", `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "acme", "api_token" and "upgrade"`, "rename"}},
-	}, {
+	runDiagCases(t, slices.Concat(keyCases([]keyCase{
+		{"invalid user", "service.api", `user = "Bad User"`, SeverityError, `"Bad User" is not a valid user name`, "tenement"},
+		{"unsupported isolation", "service.api", `isolation = "sandbox"`, SeverityError, `unsupported value "sandbox"; supported values are "process" and "namespace"`, `"namespace"`},
+		{"misspelt isolation", "service.api", `isolation = "Namespace"`, SeverityError, `unsupported value "Namespace"`, `did you mean "namespace"?`},
+		{"unsupported restart", "service.api", `restart = "on_failure"`, SeverityError, `supported values are "always", "on-failure" and "never"`, `did you mean "on-failure"?`},
+		{"cpu shares out of range", "service.api", `cpu_shares = 20000`, SeverityError, "1 to 10000", ""},
+		{"storage_enforce without a quota", "service.api", `storage_enforce = true`, SeverityError, "needs a storage_quota_mb", "set storage_quota_mb"},
+		{"port out of range", "service.api", `port = 70000`, SeverityError, "not a TCP port", ""},
+		{"health without slash", "service.api", `health = "health"`, SeverityWarning, "not an absolute URL path", `"/health"`},
+		{"tilde data dir", "settings", `data_dir = "~/tenement"`, SeverityError, "starts with ~", "absolute path"},
+		{"tls ports", "settings.tls", `https_port = 0`, SeverityError, "not a TCP port", ""},
+	}), tableCases([]tableCase{
+		{"missing command", "service.api", `health = "/health"`, "service.api: command is required", "command ="},
+		{"service named after the upgrader's state directory", "service.upgrade", `command = "./api"`, `service name "upgrade" is reserved: ten keeps its own files under {data_dir}/upgrade; reserved names are "acme", "api_token" and "upgrade"`, "rename"},
+		{"blank command", "service.api", `command = "  "`, "command is required", ""},
+		{"service name not a DNS label", "service.My_App", `command = "./app"`, `service name "My_App" is not a valid DNS label`, "lowercase"},
+		{"service name with a dot", `service."api.v2"`, `command = "./app"`, "not a valid DNS label", ""},
+	}), []diagCase{{
 		name: "upgrade state_dir inside a service's data",
 		src: `[settings]
 data_dir = "/srv/ten"
@@ -30,91 +36,13 @@ state_dir = "/srv/ten/notes/x"
 `,
 		wants: []want{{SeverityError, 6, "upgrade.state_dir", `"/srv/ten/notes/x" is inside the data directory of service "notes"`, "outside"}},
 	}, {
-		name: "invalid user",
-		src: `[service.api]
-command = "./api"
-user = "Bad User"
-`,
-		wants: []want{{SeverityError, 3, "service.api.user", `"Bad User" is not a valid user name`, "tenement"}},
-	}, {
-		name: "blank command",
-		src: `[service.api]
-command = "  "
-`,
-		wants: []want{{SeverityError, 1, "service.api", "command is required", ""}},
-	}, {
-		name: "unsupported isolation",
-		src: `[service.api]
-command = "./api"
-isolation = "sandbox"
-`,
-		wants: []want{{SeverityError, 3, "service.api.isolation", `unsupported value "sandbox"; supported values are "process" and "namespace"`, `"namespace"`}},
-	}, {
-		name: "misspelt isolation",
-		src: `[service.api]
-command = "./api"
-isolation = "Namespace"
-`,
-		wants: []want{{SeverityError, 3, "service.api.isolation", `unsupported value "Namespace"`, `did you mean "namespace"?`}},
-	}, {
-		name: "unsupported restart",
-		src: `[service.api]
-command = "./api"
-restart = "on_failure"
-`,
-		wants: []want{{SeverityError, 3, "service.api.restart", `supported values are "always", "on-failure" and "never"`, `did you mean "on-failure"?`}},
-	}, {
-		name: "cpu shares out of range",
-		src: `[service.api]
-command = "./api"
-cpu_shares = 20000
-`,
-		wants: []want{{SeverityError, 3, "service.api.cpu_shares", "1 to 10000", ""}},
-	}, {
-		name: "storage_enforce without a quota",
-		src: `[service.api]
-command = "./api"
-storage_enforce = true
-`,
-		wants: []want{{SeverityError, 3, "service.api.storage_enforce", "needs a storage_quota_mb", "set storage_quota_mb"}},
-	}, {
-		name: "port out of range",
-		src: `[service.api]
-command = "./api"
-port = 70000
-`,
-		wants: []want{{SeverityError, 3, "service.api.port", "not a TCP port", ""}},
-	}, {
-		name: "health without slash",
-		src: `[service.api]
-command = "./api"
-health = "health"
-`,
-		wants: []want{{SeverityWarning, 3, "service.api.health", "not an absolute URL path", `"/health"`}},
-	}, {
 		name: "env name with =",
-		src: `[service.api]
-command = "./api"
-env = { "A=B" = "x" }
+		src: apiTable + `env = { "A=B" = "x" }
 `,
 		wants: []want{{SeverityError, 3, `service.api.env."A=B"`, "cannot be an environment variable name", ""}},
 	}, {
-		name: "service name not a DNS label",
-		src: `[service.My_App]
-command = "./app"
-`,
-		wants: []want{{SeverityError, 1, "service.My_App", `service name "My_App" is not a valid DNS label`, "lowercase"}},
-	}, {
-		name: "service name with a dot",
-		src: `[service."api.v2"]
-command = "./app"
-`,
-		wants: []want{{SeverityError, 1, `service."api.v2"`, "not a valid DNS label", ""}},
-	}, {
 		name: "instances of an unknown service",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 apii = ["prod"]
 worker = ["bg"]
@@ -125,9 +53,7 @@ worker = ["bg"]
 		},
 	}, {
 		name: "instance ids",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + strings.Repeat("a", 64) + `"]
 `,
@@ -141,17 +67,13 @@ api = ["prod", "Prod", "under_score", "-lead", "trail-", "", "prod", "` + string
 		},
 	}, {
 		name: "valid instance ids",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = ["a", "0", "prod-1", "under_score", "` + strings.Repeat("a", 63) + `"]
 `,
 	}, {
 		name: "routes to unknown services",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [routing]
 default = "web"
 
@@ -183,18 +105,6 @@ log_max_rows = -5
 			{SeverityError, 7, "settings.log_max_rows", "must not be negative", ""},
 		},
 	}, {
-		name: "tilde data dir",
-		src: `[settings]
-data_dir = "~/tenement"
-`,
-		wants: []want{{SeverityError, 2, "settings.data_dir", "starts with ~", "absolute path"}},
-	}, {
-		name: "tls ports",
-		src: `[settings.tls]
-https_port = 0
-`,
-		wants: []want{{SeverityError, 2, "settings.tls.https_port", "not a TCP port", ""}},
-	}, {
 		// strategy is ten-upgrade's to check (orchestrator TestValidation).
 		name: "upgrade",
 		src: `[upgrade]
@@ -216,45 +126,39 @@ keep_backups = -1
 strategy = "restart"
 proxy = "nginx"
 `,
-	}}, nil)
+	}}), nil)
 }
 
 func TestNegativeNumbers(t *testing.T) {
-	tests := []struct{ table, key string }{
-		{"settings", "max_restarts"},
-		{"settings", "restart_window"},
-		{"settings", "backoff_base_ms"},
-		{"settings", "backoff_max_ms"},
-		{"service.api", "idle_timeout"},
-		{"service.api", "startup_timeout"},
-		{"service.api", "request_timeout"},
-		{"service.api", "storage_quota_mb"},
-		{"service.api", "memory_limit_mb"},
-		{"service.api", "cpu_shares"},
-		{"service.api", "memory_mb"},
-		{"service.api", "vcpus"},
-		{"service.api", "vsock_port"},
-		{"upgrade", "keep_backups"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key, func(t *testing.T) {
-			src := fmt.Sprintf("[service.api]\ncommand = \"./api\"\n\n[%s]\n%s = -1\n", tt.table, tt.key)
-			if tt.table == "service.api" {
-				src = fmt.Sprintf("[service.api]\ncommand = \"./api\"\n\n%s = -1\n", tt.key)
-			}
-			_, ds := mustParse(t, src)
-			key := tt.table + "." + tt.key
-			line := strings.Count(src, "\n")
-			var found bool
-			for _, d := range ds {
-				if d.Severity == SeverityError && d.Key == key && d.Line == line && strings.Contains(d.Message, "must not be negative") {
-					found = true
+	for _, group := range []struct {
+		table string
+		keys  []string
+	}{
+		{"settings", []string{"max_restarts", "restart_window", "backoff_base_ms", "backoff_max_ms"}},
+		{"service.api", []string{"idle_timeout", "startup_timeout", "request_timeout", "storage_quota_mb",
+			"memory_limit_mb", "cpu_shares", "memory_mb", "vcpus", "vsock_port"}},
+		{"upgrade", []string{"keep_backups"}},
+	} {
+		for _, k := range group.keys {
+			t.Run(k, func(t *testing.T) {
+				src := fmt.Sprintf("%s\n[%s]\n%s = -1\n", apiTable, group.table, k)
+				if group.table == "service.api" {
+					src = fmt.Sprintf("%s\n%s = -1\n", apiTable, k)
 				}
-			}
-			if !found {
-				t.Errorf("no negative-number error for %s on line %d:\n%s", key, line, dump(ds))
-			}
-		})
+				_, ds := mustParse(t, src)
+				key := group.table + "." + k
+				line := strings.Count(src, "\n")
+				var found bool
+				for _, d := range ds {
+					if d.Severity == SeverityError && d.Key == key && d.Line == line && strings.Contains(d.Message, "must not be negative") {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no negative-number error for %s on line %d:\n%s", key, line, dump(ds))
+				}
+			})
+		}
 	}
 }
 
@@ -307,4 +211,27 @@ func TestIsDNSLabel(t *testing.T) {
 			t.Errorf("isDNSLabel(%q) = %v, want %v", tt.s, got, tt.want)
 		}
 	}
+}
+
+// tableCase is a case whose source is one table with one key line, and
+// whose one diagnostic is an error about the table itself, on line 1.
+type tableCase struct {
+	name    string
+	table   string
+	line    string // key = value
+	message string
+	hint    string
+}
+
+// tableCases turns rows into the diagCases they stand for.
+func tableCases(rows []tableCase) []diagCase {
+	cases := make([]diagCase, len(rows))
+	for i, r := range rows {
+		cases[i] = diagCase{
+			name:  r.name,
+			src:   "[" + r.table + "]\n" + r.line + "\n",
+			wants: []want{{SeverityError, 1, r.table, r.message, r.hint}},
+		}
+	}
+	return cases
 }

@@ -316,109 +316,95 @@ func decodeFields[T any](p *parser, path []string, t map[string]any, fields fiel
 	}
 }
 
-func strField[T any](field func(*T) *string) decodeFunc[T] {
-	return func(p *parser, path []string, v any, dst *T) { p.str(path, v, field(dst)) }
-}
-
-func intField[T any](field func(*T) *int) decodeFunc[T] {
-	return func(p *parser, path []string, v any, dst *T) { p.integer(path, v, field(dst)) }
-}
-
-func boolField[T any](field func(*T) *bool) decodeFunc[T] {
-	return func(p *parser, path []string, v any, dst *T) { p.boolean(path, v, field(dst)) }
-}
-
-func strsField[T any](field func(*T) *[]string) decodeFunc[T] {
-	return func(p *parser, path []string, v any, dst *T) { p.strs(path, v, field(dst)) }
-}
-
-func strMapField[T any](field func(*T) *map[string]string) decodeFunc[T] {
-	return func(p *parser, path []string, v any, dst *T) { p.strMap(path, v, field(dst)) }
+// field decodes a key with decode, one of the conversions below, into the
+// field of dst that at picks.
+func field[T, V any](decode func(*parser, []string, any, *V) bool, at func(*T) *V) decodeFunc[T] {
+	return func(p *parser, path []string, v any, dst *T) { decode(p, path, v, at(dst)) }
 }
 
 var settingsFields = fieldSet[Settings]{
-	"data_dir":              strField(func(s *Settings) *string { return &s.DataDir }),
-	"health_check_interval": intField(func(s *Settings) *int { return &s.HealthCheckInterval }),
-	"max_restarts":          intField(func(s *Settings) *int { return &s.MaxRestarts }),
-	"restart_window":        intField(func(s *Settings) *int { return &s.RestartWindow }),
-	"backoff_base_ms":       intField(func(s *Settings) *int { return &s.BackoffBaseMS }),
-	"backoff_max_ms":        intField(func(s *Settings) *int { return &s.BackoffMaxMS }),
-	"log_retention_days":    intField(func(s *Settings) *int { return &s.LogRetentionDays }),
-	"log_max_rows":          intField(func(s *Settings) *int { return &s.LogMaxRows }),
-	"max_instances":         intField(func(s *Settings) *int { return &s.MaxInstances }),
+	"data_dir":              field((*parser).str, func(s *Settings) *string { return &s.DataDir }),
+	"health_check_interval": field((*parser).integer, func(s *Settings) *int { return &s.HealthCheckInterval }),
+	"max_restarts":          field((*parser).integer, func(s *Settings) *int { return &s.MaxRestarts }),
+	"restart_window":        field((*parser).integer, func(s *Settings) *int { return &s.RestartWindow }),
+	"backoff_base_ms":       field((*parser).integer, func(s *Settings) *int { return &s.BackoffBaseMS }),
+	"backoff_max_ms":        field((*parser).integer, func(s *Settings) *int { return &s.BackoffMaxMS }),
+	"log_retention_days":    field((*parser).integer, func(s *Settings) *int { return &s.LogRetentionDays }),
+	"log_max_rows":          field((*parser).integer, func(s *Settings) *int { return &s.LogMaxRows }),
+	"max_instances":         field((*parser).integer, func(s *Settings) *int { return &s.MaxInstances }),
 	"tls": func(p *parser, path []string, v any, s *Settings) {
 		decodeTable(p, path, v, tlsFields, &s.TLS)
 	},
-	"trusted_proxies": strsField(func(s *Settings) *[]string { return &s.TrustedProxies }),
+	"trusted_proxies": field((*parser).strs, func(s *Settings) *[]string { return &s.TrustedProxies }),
 }
 
 var tlsFields = fieldSet[TLS]{
-	"enabled":      boolField(func(t *TLS) *bool { return &t.Enabled }),
-	"acme_email":   strField(func(t *TLS) *string { return &t.ACMEEmail }),
-	"domain":       strField(func(t *TLS) *string { return &t.Domain }),
-	"cache_dir":    strField(func(t *TLS) *string { return &t.CacheDir }),
-	"staging":      boolField(func(t *TLS) *bool { return &t.Staging }),
-	"https_port":   intField(func(t *TLS) *int { return &t.HTTPSPort }),
-	"http_port":    intField(func(t *TLS) *int { return &t.HTTPPort }),
-	"dns_provider": strField(func(t *TLS) *string { return &t.DNSProvider }),
+	"enabled":      field((*parser).boolean, func(t *TLS) *bool { return &t.Enabled }),
+	"acme_email":   field((*parser).str, func(t *TLS) *string { return &t.ACMEEmail }),
+	"domain":       field((*parser).str, func(t *TLS) *string { return &t.Domain }),
+	"cache_dir":    field((*parser).str, func(t *TLS) *string { return &t.CacheDir }),
+	"staging":      field((*parser).boolean, func(t *TLS) *bool { return &t.Staging }),
+	"https_port":   field((*parser).integer, func(t *TLS) *int { return &t.HTTPSPort }),
+	"http_port":    field((*parser).integer, func(t *TLS) *int { return &t.HTTPPort }),
+	"dns_provider": field((*parser).str, func(t *TLS) *string { return &t.DNSProvider }),
 }
 
 // serviceFields lists every key tenement v0.2.x accepts in a service table,
 // and ten's storage_enforce,
 // except runtime, which service handles because it interacts with isolation.
 var serviceFields = fieldSet[Service]{
-	"command":          strField(func(s *Service) *string { return &s.Command }),
-	"args":             strsField(func(s *Service) *[]string { return &s.Args }),
-	"health":           strField(func(s *Service) *string { return &s.Health }),
-	"env":              strMapField(func(s *Service) *map[string]string { return &s.Env }),
-	"env_passthrough":  strsField(func(s *Service) *[]string { return &s.EnvPassthrough }),
-	"max_instances":    intField(func(s *Service) *int { return &s.MaxInstances }),
-	"workdir":          strField(func(s *Service) *string { return &s.Workdir }),
-	"user":             strField(func(s *Service) *string { return &s.User }),
-	"isolation":        strField(func(s *Service) *string { return &s.Isolation }),
-	"restart":          strField(func(s *Service) *string { return &s.Restart }),
-	"idle_timeout":     intField(func(s *Service) *int { return &s.IdleTimeout }),
-	"startup_timeout":  intField(func(s *Service) *int { return &s.StartupTimeout }),
-	"request_timeout":  intField(func(s *Service) *int { return &s.RequestTimeout }),
-	"storage_persist":  boolField(func(s *Service) *bool { return &s.StoragePersist }),
-	"storage_quota_mb": intField(func(s *Service) *int { return &s.StorageQuotaMB }),
-	"storage_enforce":  boolField(func(s *Service) *bool { return &s.StorageEnforce }),
-	"memory_limit_mb":  intField(func(s *Service) *int { return &s.MemoryLimitMB }),
-	"cpu_shares":       intField(func(s *Service) *int { return &s.CPUShares }),
-	"socket":           strField(func(s *Service) *string { return &s.Socket }),
-	"port":             intField(func(s *Service) *int { return &s.Port }),
-	"image":            strField(func(s *Service) *string { return &s.Image }),
-	"kernel":           strField(func(s *Service) *string { return &s.Kernel }),
-	"rootfs":           strField(func(s *Service) *string { return &s.Rootfs }),
-	"memory_mb":        intField(func(s *Service) *int { return &s.MemoryMB }),
-	"vcpus":            intField(func(s *Service) *int { return &s.VCPUs }),
-	"vsock_port":       intField(func(s *Service) *int { return &s.VsockPort }),
+	"command":          field((*parser).str, func(s *Service) *string { return &s.Command }),
+	"args":             field((*parser).strs, func(s *Service) *[]string { return &s.Args }),
+	"health":           field((*parser).str, func(s *Service) *string { return &s.Health }),
+	"env":              field((*parser).strMap, func(s *Service) *map[string]string { return &s.Env }),
+	"env_passthrough":  field((*parser).strs, func(s *Service) *[]string { return &s.EnvPassthrough }),
+	"max_instances":    field((*parser).integer, func(s *Service) *int { return &s.MaxInstances }),
+	"workdir":          field((*parser).str, func(s *Service) *string { return &s.Workdir }),
+	"user":             field((*parser).str, func(s *Service) *string { return &s.User }),
+	"isolation":        field((*parser).str, func(s *Service) *string { return &s.Isolation }),
+	"restart":          field((*parser).str, func(s *Service) *string { return &s.Restart }),
+	"idle_timeout":     field((*parser).integer, func(s *Service) *int { return &s.IdleTimeout }),
+	"startup_timeout":  field((*parser).integer, func(s *Service) *int { return &s.StartupTimeout }),
+	"request_timeout":  field((*parser).integer, func(s *Service) *int { return &s.RequestTimeout }),
+	"storage_persist":  field((*parser).boolean, func(s *Service) *bool { return &s.StoragePersist }),
+	"storage_quota_mb": field((*parser).integer, func(s *Service) *int { return &s.StorageQuotaMB }),
+	"storage_enforce":  field((*parser).boolean, func(s *Service) *bool { return &s.StorageEnforce }),
+	"memory_limit_mb":  field((*parser).integer, func(s *Service) *int { return &s.MemoryLimitMB }),
+	"cpu_shares":       field((*parser).integer, func(s *Service) *int { return &s.CPUShares }),
+	"socket":           field((*parser).str, func(s *Service) *string { return &s.Socket }),
+	"port":             field((*parser).integer, func(s *Service) *int { return &s.Port }),
+	"image":            field((*parser).str, func(s *Service) *string { return &s.Image }),
+	"kernel":           field((*parser).str, func(s *Service) *string { return &s.Kernel }),
+	"rootfs":           field((*parser).str, func(s *Service) *string { return &s.Rootfs }),
+	"memory_mb":        field((*parser).integer, func(s *Service) *int { return &s.MemoryMB }),
+	"vcpus":            field((*parser).integer, func(s *Service) *int { return &s.VCPUs }),
+	"vsock_port":       field((*parser).integer, func(s *Service) *int { return &s.VsockPort }),
 	"mounts": func(p *parser, path []string, v any, s *Service) {
 		p.mounts(path, v, &s.Mounts)
 	},
 }
 
 var mountFields = fieldSet[Mount]{
-	"source":      strField(func(m *Mount) *string { return &m.Source }),
-	"destination": strField(func(m *Mount) *string { return &m.Destination }),
-	"readonly":    boolField(func(m *Mount) *bool { return &m.ReadOnly }),
+	"source":      field((*parser).str, func(m *Mount) *string { return &m.Source }),
+	"destination": field((*parser).str, func(m *Mount) *string { return &m.Destination }),
+	"readonly":    field((*parser).boolean, func(m *Mount) *bool { return &m.ReadOnly }),
 }
 
 var routingFields = fieldSet[Routing]{
-	"default":   strField(func(r *Routing) *string { return &r.Default }),
-	"subdomain": strMapField(func(r *Routing) *map[string]string { return &r.Subdomain }),
-	"path":      strMapField(func(r *Routing) *map[string]string { return &r.Path }),
+	"default":   field((*parser).str, func(r *Routing) *string { return &r.Default }),
+	"subdomain": field((*parser).strMap, func(r *Routing) *map[string]string { return &r.Subdomain }),
+	"path":      field((*parser).strMap, func(r *Routing) *map[string]string { return &r.Path }),
 }
 
 var upgradeFields = fieldSet[Upgrade]{
-	"repo":           strField(func(u *Upgrade) *string { return &u.Repo }),
-	"public_key":     strField(func(u *Upgrade) *string { return &u.PublicKey }),
-	"strategy":       strField(func(u *Upgrade) *string { return &u.Strategy }),
-	"proxy":          strField(func(u *Upgrade) *string { return &u.Proxy }),
-	"binary_path":    strField(func(u *Upgrade) *string { return &u.BinaryPath }),
-	"health_timeout": intField(func(u *Upgrade) *int { return &u.HealthTimeout }),
-	"state_dir":      strField(func(u *Upgrade) *string { return &u.StateDir }),
-	"keep_backups":   intField(func(u *Upgrade) *int { return &u.KeepBackups }),
+	"repo":           field((*parser).str, func(u *Upgrade) *string { return &u.Repo }),
+	"public_key":     field((*parser).str, func(u *Upgrade) *string { return &u.PublicKey }),
+	"strategy":       field((*parser).str, func(u *Upgrade) *string { return &u.Strategy }),
+	"proxy":          field((*parser).str, func(u *Upgrade) *string { return &u.Proxy }),
+	"binary_path":    field((*parser).str, func(u *Upgrade) *string { return &u.BinaryPath }),
+	"health_timeout": field((*parser).integer, func(u *Upgrade) *int { return &u.HealthTimeout }),
+	"state_dir":      field((*parser).str, func(u *Upgrade) *string { return &u.StateDir }),
+	"keep_backups":   field((*parser).integer, func(u *Upgrade) *int { return &u.KeepBackups }),
 }
 
 // The conversions below report a value of the wrong type and leave the

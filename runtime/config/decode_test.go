@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,48 @@ func runDiagCases(t *testing.T, tests []diagCase, also func(t *testing.T, ds []D
 	}
 }
 
+// apiTable is the smallest valid service table; a case about one of its
+// other keys starts from it.
+const apiTable = "[service.api]\ncommand = \"./api\"\n"
+
+// keyCase is a case that sets one key in one table and expects one
+// diagnostic, about that key on its line. A [service.api] table gets the
+// command a service needs first, unless the case sets the command; an
+// empty table is the top level.
+type keyCase struct {
+	name     string
+	table    string
+	line     string // key = value
+	severity Severity
+	message  string
+	hint     string
+}
+
+// keyCases turns rows into the diagCases they stand for.
+func keyCases(rows []keyCase) []diagCase {
+	cases := make([]diagCase, len(rows))
+	for i, r := range rows {
+		key, _, _ := strings.Cut(r.line, " =")
+		var src string
+		switch {
+		case r.table == "service.api" && key != "command":
+			src = apiTable
+		case r.table != "":
+			src = "[" + r.table + "]\n"
+		}
+		if r.table != "" {
+			key = r.table + "." + key
+		}
+		src += r.line + "\n"
+		cases[i] = diagCase{
+			name:  r.name,
+			src:   src,
+			wants: []want{{r.severity, strings.Count(src, "\n"), key, r.message, r.hint}},
+		}
+	}
+	return cases
+}
+
 func dump(ds []Diagnostic) string {
 	var b strings.Builder
 	for _, d := range ds {
@@ -76,9 +119,7 @@ func TestRuntimeAlias(t *testing.T) {
 		wants     []want
 	}{{
 		name: "runtime alone",
-		src: `[service.api]
-command = "./api"
-runtime = "namespace"
+		src: apiTable + `runtime = "namespace"
 `,
 		isolation: "namespace",
 		wants: []want{
@@ -86,9 +127,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime and isolation agree",
-		src: `[service.api]
-command = "./api"
-isolation = "namespace"
+		src: apiTable + `isolation = "namespace"
 runtime = "namespace"
 `,
 		isolation: "namespace",
@@ -97,9 +136,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime and isolation disagree",
-		src: `[service.api]
-command = "./api"
-runtime = "namespace"
+		src: apiTable + `runtime = "namespace"
 isolation = "process"
 `,
 		isolation: "process",
@@ -109,9 +146,7 @@ isolation = "process"
 	}, {
 		// The bad value is reported against the key the file used.
 		name: "runtime with an unsupported value",
-		src: `[service.api]
-command = "./api"
-runtime = "firecracker"
+		src: apiTable + `runtime = "firecracker"
 `,
 		isolation: "firecracker",
 		wants: []want{
@@ -131,9 +166,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "runtime that is not a string",
-		src: `[service.api]
-command = "./api"
-runtime = 1
+		src: apiTable + `runtime = 1
 `,
 		isolation: "namespace", // the default: tenement runtime/mod.rs:43-45
 		wants: []want{
@@ -184,9 +217,7 @@ command = "./api"
 		},
 	}, {
 		name: "same name, same values",
-		src: `[service.api]
-command = "./api"
-isolation = "namespace"
+		src: apiTable + `isolation = "namespace"
 
 [process.api]
 command = "./api"
@@ -199,9 +230,7 @@ runtime = "namespace"
 		},
 	}, {
 		name: "same name, conflicting values",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [process.api]
 command = "./api-old"
 restart = "always"
@@ -263,25 +292,17 @@ A = "1"
 }
 
 func TestUnknownKeys(t *testing.T) {
-	runDiagCases(t, []diagCase{{
-		name: "typo in a service",
-		src: `[service.api]
-command = "./api"
-helth = "/health"
-`,
-		wants: []want{{SeverityWarning, 3, "service.api.helth", "unknown key service.api.helth", `did you mean "health"?`}},
-	}, {
+	runDiagCases(t, slices.Concat(keyCases([]keyCase{
+		{"typo in a service", "service.api", `helth = "/health"`, SeverityWarning, "unknown key service.api.helth", `did you mean "health"?`},
+		{"unknown top-level key", "", `title = "mine"`, SeverityWarning, "unknown key title", ""},
+		{"nothing close", "service.api", `zzzzzz = 1`, SeverityWarning, "unknown key", ""},
+	}), []diagCase{{
 		name: "unknown top-level table",
 		src: `# comment
 [servce.api]
 command = "./api"
 `,
 		wants: []want{{SeverityWarning, 2, "servce", "unknown key servce", `did you mean "service"?`}},
-	}, {
-		name: "unknown top-level key",
-		src: `title = "mine"
-`,
-		wants: []want{{SeverityWarning, 1, "title", "unknown key title", ""}},
 	}, {
 		name: "settings",
 		src: `[settings]
@@ -350,9 +371,7 @@ api = {
 		wants: []want{{SeverityWarning, 4, "service.api.helth", "unknown key", `"health"`}},
 	}, {
 		name: "array of tables",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [[service.api.mounts]]
 source = "/a"
 destination = "/b"
@@ -364,9 +383,7 @@ destination = "/d"
 		wants: []want{{SeverityWarning, 9, "service.api.mounts.sorce", "unknown key", `did you mean "source"?`}},
 	}, {
 		name: "after multi-line values that look like keys",
-		src: `[service.api]
-command = "./api"
-args = [
+		src: apiTable + `args = [
   "helth = 1",
   # helth = 2
   'x',
@@ -400,19 +417,12 @@ command = "./api"
 `,
 		wants: []want{{SeverityWarning, 2, "service.api.cmd", "unknown key", `did you mean "command"?`}},
 	}, {
-		name: "nothing close",
-		src: `[service.api]
-command = "./api"
-zzzzzz = 1
-`,
-		wants: []want{{SeverityWarning, 3, "service.api.zzzzzz", "unknown key", ""}},
-	}, {
 		name: "CRLF line endings",
 		src:  "[service.api]\r\ncommand = \"./api\"\r\n\r\nhelth = \"/h\"\r\n",
 		wants: []want{
 			{SeverityWarning, 4, "service.api.helth", "unknown key", `"health"`},
 		},
-	}}, func(t *testing.T, ds []Diagnostic) {
+	}}), func(t *testing.T, ds []Diagnostic) {
 		if HasErrors(ds) {
 			t.Errorf("unknown keys must only warn:\n%s", dump(ds))
 		}
@@ -428,14 +438,16 @@ func TestNoWarningsForTenementKeys(t *testing.T) {
 }
 
 func TestTypeErrors(t *testing.T) {
-	runDiagCases(t, []diagCase{{
-		name: "string for integer",
-		src: `[service.api]
-command = "./api"
-idle_timeout = "30s"
-`,
-		wants: []want{{SeverityError, 3, "service.api.idle_timeout", "expected an integer, found a string", "without quotes"}},
-	}, {
+	runDiagCases(t, slices.Concat(keyCases([]keyCase{
+		{"string for integer", "service.api", `idle_timeout = "30s"`, SeverityError, "expected an integer, found a string", "without quotes"},
+		{"float for integer", "settings", `max_restarts = 2.5`, SeverityError, "expected an integer, found a float", ""},
+		{"string for boolean", "service.api", `storage_persist = "yes"`, SeverityError, "expected true or false, found a string", ""},
+		{"mixed args", "service.api", `args = ["--port", 80]`, SeverityError, "found an integer at index 1", ""},
+		{"service not a table", "", `service = "api"`, SeverityError, "expected a table, found a string", ""},
+		{"a service not a table", "service", `api = "./api"`, SeverityError, "expected a table, found a string", ""},
+		{"date-time", "settings", `data_dir = 1979-05-27 07:32:00Z`, SeverityError, "expected a string, found a date-time", ""},
+		{"mounts not tables", "service.api", `mounts = ["/a:/b"]`, SeverityError, "array containing a string", ""},
+	}), []diagCase{{
 		name: "integer for string",
 		src: `[service.api]
 command = 5
@@ -445,68 +457,20 @@ command = 5
 			{SeverityError, 2, "service.api.command", "expected a string, found an integer", ""},
 		},
 	}, {
-		name: "float for integer",
-		src: `[settings]
-max_restarts = 2.5
-`,
-		wants: []want{{SeverityError, 2, "settings.max_restarts", "expected an integer, found a float", ""}},
-	}, {
-		name: "string for boolean",
-		src: `[service.api]
-command = "./api"
-storage_persist = "yes"
-`,
-		wants: []want{{SeverityError, 3, "service.api.storage_persist", "expected true or false, found a string", ""}},
-	}, {
-		name: "mixed args",
-		src: `[service.api]
-command = "./api"
-args = ["--port", 80]
-`,
-		wants: []want{{SeverityError, 3, "service.api.args", "found an integer at index 1", ""}},
-	}, {
 		name: "env value not a string",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [service.api.env]
 PORT = 8080
 `,
 		wants: []want{{SeverityError, 5, "service.api.env.PORT", "expected a string, found an integer", ""}},
 	}, {
 		name: "instances not an array",
-		src: `[service.api]
-command = "./api"
-
+		src: apiTable + `
 [instances]
 api = "prod"
 `,
 		wants: []want{{SeverityError, 5, "instances.api", "expected an array of strings, found a string", ""}},
-	}, {
-		name: "service not a table",
-		src: `service = "api"
-`,
-		wants: []want{{SeverityError, 1, "service", "expected a table, found a string", ""}},
-	}, {
-		name: "a service not a table",
-		src: `[service]
-api = "./api"
-`,
-		wants: []want{{SeverityError, 2, "service.api", "expected a table, found a string", ""}},
-	}, {
-		name: "date-time",
-		src: `[settings]
-data_dir = 1979-05-27 07:32:00Z
-`,
-		wants: []want{{SeverityError, 2, "settings.data_dir", "expected a string, found a date-time", ""}},
-	}, {
-		name: "mounts not tables",
-		src: `[service.api]
-command = "./api"
-mounts = ["/a:/b"]
-`,
-		wants: []want{{SeverityError, 3, "service.api.mounts", "array containing a string", ""}},
-	}}, nil)
+	}}), nil)
 }
 
 // A value of the wrong type leaves the default in place.

@@ -2,42 +2,44 @@ package router
 
 import "testing"
 
+// hostCase is a Host header, the domain, and the tenant ParseHost must
+// find; the zero Target means none.
+type hostCase struct {
+	host, domain string
+	want         Target
+}
+
 func TestParseHost(t *testing.T) {
-	tests := []struct {
-		host, domain string
-		want         Target
-		ok           bool
-	}{
-		{"prod.api.example.com", "example.com", Target{Service: "api", ID: "prod"}, true},
-		{"prod.api.example.com:8080", "example.com", Target{Service: "api", ID: "prod"}, true},
-		{"prod.api.example.com.", "example.com", Target{Service: "api", ID: "prod"}, true},
-		{"prod.api.EXAMPLE.com", "example.com", Target{Service: "api", ID: "prod"}, true},
-		{"user-1.notes.localhost:9000", "localhost", Target{Service: "notes", ID: "user-1"}, true},
-		{"api.example.com", "example.com", Target{Service: "api"}, true},
-		{"api.example.com:443", "example.com", Target{Service: "api"}, true},
-		{"example.com", "example.com", Target{}, false},
-		{"example.com:8080", "example.com", Target{}, false},
-		{"other.com", "example.com", Target{}, false},
-		{"api.notexample.com", "example.com", Target{}, false},
-		{"xexample.com", "example.com", Target{}, false},
-		{"a.b.c.example.com", "example.com", Target{}, false},
-		{".api.example.com", "example.com", Target{}, false},
-		{"..example.com", "example.com", Target{}, false},
-		{"", "example.com", Target{}, false},
-		{"127.0.0.1:8080", "localhost", Target{}, false},
-		{"[::1]:8080", "localhost", Target{}, false},
-		{"api.example.com", "", Target{}, false},
+	tests := []hostCase{
+		{"prod.api.example.com", "example.com", Target{Service: "api", ID: "prod"}},
+		{"prod.api.example.com:8080", "example.com", Target{Service: "api", ID: "prod"}},
+		{"prod.api.example.com.", "example.com", Target{Service: "api", ID: "prod"}},
+		{"prod.api.EXAMPLE.com", "example.com", Target{Service: "api", ID: "prod"}},
+		{"user-1.notes.localhost:9000", "localhost", Target{Service: "notes", ID: "user-1"}},
+		{"api.example.com", "example.com", Target{Service: "api"}},
+		{"api.example.com:443", "example.com", Target{Service: "api"}},
 		// DNS is case-insensitive: one tenant, whatever the spelling.
-		{"ALICE.app.localhost", "localhost", Target{Service: "app", ID: "alice"}, true},
-		{"Alice.APP.Example.COM.:8443", "example.com", Target{Service: "app", ID: "alice"}, true},
-		{"API.example.com", "EXAMPLE.com.", Target{Service: "api"}, true},
+		{"ALICE.app.localhost", "localhost", Target{Service: "app", ID: "alice"}},
+		{"Alice.APP.Example.COM.:8443", "example.com", Target{Service: "app", ID: "alice"}},
+		{"API.example.com", "EXAMPLE.com.", Target{Service: "api"}},
 		// Only ASCII folds: the Kelvin sign must not become "k".
-		{"\u212Aate.app.localhost", "localhost", Target{Service: "app", ID: "\u212Aate"}, true},
+		{"\u212Aate.app.localhost", "localhost", Target{Service: "app", ID: "\u212Aate"}},
+	}
+	// Hosts that name no tenant under the domain.
+	for domain, hosts := range map[string][]string{
+		"example.com": {"example.com", "example.com:8080", "other.com", "api.notexample.com", "xexample.com",
+			"a.b.c.example.com", ".api.example.com", "..example.com", ""},
+		"localhost": {"127.0.0.1:8080", "[::1]:8080"},
+		"":          {"api.example.com"},
+	} {
+		for _, host := range hosts {
+			tests = append(tests, hostCase{host, domain, Target{}})
+		}
 	}
 	for _, tt := range tests {
 		got, ok := ParseHost(tt.host, tt.domain)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("ParseHost(%q, %q) = %+v, %v; want %+v, %v", tt.host, tt.domain, got, ok, tt.want, tt.ok)
+		if got != tt.want || ok != (tt.want != Target{}) {
+			t.Errorf("ParseHost(%q, %q) = %+v, %v; want %+v", tt.host, tt.domain, got, ok, tt.want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/runtime/supervisor"
 )
 
@@ -80,18 +81,6 @@ func tenant(t *testing.T, h http.HandlerFunc) string {
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return strings.TrimPrefix(s.URL, "http://")
-}
-
-// deadAddr returns an address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func front(t *testing.T, opts Options) (*httptest.Server, *[]Result) {
@@ -269,7 +258,7 @@ func TestRetriesWhenInstanceVanished(t *testing.T) {
 	for _, method := range []string{"GET", "POST"} {
 		// The first two acquisitions hand out the address of a crashed
 		// instance; the backend then "respawns" it.
-		fb.set("api:prod", deadAddr(t), deadAddr(t), good)
+		fb.set("api:prod", testbin.DeadAddr(t), testbin.DeadAddr(t), good)
 		before := fb.acquired.Load()
 		resp := do(t, s, method, "prod.api.example.com", "/", strings.NewReader("body"), nil)
 		body := readAll(t, resp)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tenement/ten/internal/testbin"
 )
 
 func TestCaddyfileRoutesEveryServicesInstances(t *testing.T) {
@@ -62,19 +64,9 @@ func TestCaddyfileRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// caddyBin returns the caddy binary; scripts/install-test-deps installs it.
-func caddyBin(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Skip("caddy is not installed (scripts/install-test-deps installs it)")
-	}
-	return p
-}
-
 // The generated files are valid for Caddy and already in its own format.
 func TestCaddyfileAdaptsAndIsFormatted(t *testing.T) {
-	caddy := caddyBin(t)
+	caddy := testbin.Require(t, "caddy", "scripts/install-test-deps installs it")
 	for _, o := range []CaddyOptions{
 		{Domain: "example.com", Port: 8080, Services: []string{"notes", "api"}},
 		{Domain: "example.com", Port: 8080, Services: []string{"notes"}, Minimal: true},

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenement/ten/internal/testbin"
+	"github.com/tenement/ten/internal/testfs"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -55,10 +57,7 @@ func TestSystemdUnit(t *testing.T) {
 // TestSystemdUnitVerifies runs systemd's own checker on the unit, with the
 // binary at a path that exists.
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed (apt-get install systemd)")
-	}
+	analyze := testbin.Require(t, "systemd-analyze", "apt-get install systemd")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenement.service")
 	unit := SystemdUnit(Unit{Domain: "example.com", Port: 8080, Binary: "/bin/true", User: "root", DataDir: dir})
@@ -68,15 +67,6 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s\n%s", err, out, unit)
-	}
-}
-
-func write(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -102,7 +92,7 @@ func TestDetect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "My Project")
 			os.Mkdir(dir, 0o755)
-			write(t, dir, tt.files)
+			testfs.WriteFiles(t, dir, tt.files)
 			p := Detect(dir)
 			want := tt.wantName
 			if want == "" {
@@ -117,7 +107,7 @@ func TestDetect(t *testing.T) {
 
 func TestInitWritesValidConfig(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, map[string]string{"requirements.txt": "fastapi\n", "main.py": ""})
+	testfs.WriteFiles(t, dir, map[string]string{"requirements.txt": "fastapi\n", "main.py": ""})
 	path, p, err := Init(dir, "api", "")
 	if err != nil {
 		t.Fatal(err)

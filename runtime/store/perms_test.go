@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tenement/ten/internal/testfs"
 )
 
 // TestOpenCreatesPrivateFiles: with a permissive umask (0), a database
@@ -28,16 +30,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	if _, err := db.Exec(`INSERT INTO config (key, value) VALUES ('k', 'v')`); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]fs.FileMode{dir: 0o700, filepath.Dir(dir): 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600}
-	for p, mode := range want {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != mode {
-			t.Errorf("%s is %04o, want %04o", p, fi.Mode().Perm(), mode)
-		}
-	}
+	testfs.Perms(t, map[string]fs.FileMode{dir: 0o700, filepath.Dir(dir): 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600})
 	loose, err := LoosePermissions(path)
 	if err != nil || len(loose) != 0 {
 		t.Errorf("LoosePermissions = %v, %v; want none", loose, err)

@@ -26,9 +26,16 @@ func Run(t testing.TB, run RunFunc, args ...string) (int, string, string) {
 }
 
 // CompletionScripts checks that `NAME completion SHELL` prints a whole
-// script (not an error or a stub) holding each of want[SHELL].
-func CompletionScripts(t *testing.T, name string, run RunFunc, want map[string][]string) {
+// script (not an error or a stub) for bash, zsh, fish and powershell, one
+// that registers itself for NAME as cobra's scripts do.
+func CompletionScripts(t *testing.T, name string, run RunFunc) {
 	t.Helper()
+	want := map[string][]string{
+		"bash":       {"# bash completion V2 for " + name, "__start_" + name + "()", "complete -o default -F __start_" + name + " " + name},
+		"zsh":        {"#compdef " + name + "\n", "compdef _" + name + " " + name},
+		"fish":       {"# fish completion for " + name, "complete -c " + name + " "},
+		"powershell": {"Register-ArgumentCompleter", "-CommandName '" + name + "'"},
+	}
 	for _, shell := range slices.Sorted(maps.Keys(want)) {
 		wants := want[shell]
 		t.Run(shell, func(t *testing.T) {
