@@ -3,7 +3,6 @@ package site
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -69,24 +68,5 @@ func TestPoll(t *testing.T) {
 	cancel()
 	if err := Poll(ctx, time.Minute, func() error { return errors.New("x") }); !errors.Is(err, context.Canceled) {
 		t.Errorf("Poll with a cancelled context = %v", err)
-	}
-}
-
-func TestExitCode(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		cmd     *exec.Cmd
-		want    int
-		wantErr bool
-	}{
-		{"success", exec.Command("/bin/sh", "-c", "exit 0"), 0, false},
-		{"exit 3", exec.Command("/bin/sh", "-c", "exit 3"), 3, false},
-		{"killed", exec.Command("/bin/sh", "-c", "kill -9 $$"), -9, false},
-		{"not run", exec.Command("/no/such/program"), 0, true},
-	} {
-		code, err := ExitCode(tc.cmd.Run())
-		if code != tc.want || (err != nil) != tc.wantErr {
-			t.Errorf("%s: ExitCode = %d, %v; want %d (error %v)", tc.name, code, err, tc.want, tc.wantErr)
-		}
 	}
 }

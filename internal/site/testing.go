@@ -191,16 +191,6 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// MustFreePort is FreePort for a test.
-func MustFreePort(t testing.TB) int {
-	t.Helper()
-	p, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // Proc is a program a test started with StartProc.
 type Proc struct {
 	Cmd *exec.Cmd

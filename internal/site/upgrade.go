@@ -3,12 +3,12 @@ package site
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Run is one ten-upgrade invocation.
@@ -39,22 +39,8 @@ func (s *Site) Upgrade(ctx context.Context, env []string, during func(*exec.Cmd)
 	}
 	r.Took = time.Since(r.Start)
 	r.Stdout, r.Stderr = out.String(), errb.String()
-	if r.Code, err = ExitCode(err); err != nil {
+	if r.Code, err = proc.ExitCode(err); err != nil {
 		return r, fmt.Errorf("ten-upgrade %s: %w", strings.Join(args, " "), err)
 	}
 	return r, nil
-}
-
-// ExitCode is the exit code of a command that ran, from the error of its
-// Run or Wait, or minus the signal that killed it; the error is for a
-// command that did not run.
-func ExitCode(err error) (int, error) {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return 0, err
-	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal()), nil
-	}
-	return ee.ExitCode(), nil
 }

@@ -32,7 +32,7 @@ func start(t *testing.T, env ...string) *app {
 	t.Helper()
 	bin := testbin.Build(t, "github.com/tenement/ten/internal/testapp")
 	dir := t.TempDir()
-	port := tensite.MustFreePort(t)
+	port := testbin.FreePorts(t, 1)[0]
 	a := &app{base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
 	var err error
 	if a.stdout, err = os.Create(filepath.Join(dir, "out")); err != nil {

@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // Option changes how Build compiles.
@@ -207,15 +208,12 @@ func Require(t testing.TB, name, install string) string {
 // Any other error means the command did not run, and fails the test.
 func ExitCode(t testing.TB, err error) int {
 	t.Helper()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
+	code, err := proc.ExitCode(err)
+	if err != nil {
+		t.Fatal(err)
+		return -1
 	}
-	t.Fatal(err)
-	return -1
+	return code
 }
 
 // FreePorts returns n distinct loopback TCP ports that were free a moment

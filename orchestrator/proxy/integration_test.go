@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenement/ten/internal/nginxconf"
 	tensite "github.com/tenement/ten/internal/site"
+	"github.com/tenement/ten/internal/testbin"
 )
 
 // The tests below run real Caddy and nginx processes on free loopback
@@ -86,7 +87,7 @@ func (b *backend) kill() { b.srv.Close() }
 
 // deadAddr is a loopback address nothing listens on (connections refused).
 func deadAddr(t *testing.T) string {
-	return fmt.Sprintf("127.0.0.1:%d", tensite.MustFreePort(t))
+	return fmt.Sprintf("127.0.0.1:%d", testbin.FreePorts(t, 1)[0])
 }
 
 // --- load generator -----------------------------------------------------------
@@ -365,7 +366,7 @@ func adminGetter(adminURL string) func(t *testing.T) []byte {
 func caddyEnv(t *testing.T, upstream string, adminAPI bool) *env {
 	bin := needBinary(t, "caddy")
 	dir := t.TempDir()
-	port, adminPort := tensite.MustFreePort(t), tensite.MustFreePort(t)
+	port, adminPort := testbin.FreePorts(t, 1)[0], testbin.FreePorts(t, 1)[0]
 	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	cf := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(cf, []byte(exampleCaddyfile(t, port, adminPort, upstream)), 0o644); err != nil {
@@ -411,7 +412,7 @@ var upstreamInclude = nginxconf.Upstream("127.0.0.1:8080")
 func nginxEnv(t *testing.T, upstream string) *env {
 	bin := needBinary(t, "nginx")
 	dir := t.TempDir()
-	port := tensite.MustFreePort(t)
+	port := testbin.FreePorts(t, 1)[0]
 	conf := readExample(t, "nginx/ten.conf")
 	conf = replaceOnce(t, conf, "    listen 80;\n", fmt.Sprintf("    listen 127.0.0.1:%d;\n", port))
 	conf = replaceOnce(t, conf, "    listen [::]:80;\n", "")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	tensite "github.com/tenement/ten/internal/site"
+	"github.com/tenement/ten/internal/testbin"
 )
 
 var caddyConfig = tensite.APIServices + `
@@ -184,4 +185,4 @@ func TestServeAnswersTheTLSAsk(t *testing.T) {
 }
 
 // freePort is a loopback port nothing listens on.
-var freePort = tensite.MustFreePort
+func freePort(t testing.TB) int { return testbin.FreePorts(t, 1)[0] }

@@ -351,7 +351,7 @@ func (e *env) cli(t testing.TB, s *server, args ...string) cliResult {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	res := cliResult{stdout: out.String(), stderr: errb.String()}
-	if res.code, err = tensite.ExitCode(err); err != nil {
+	if res.code, err = proc.ExitCode(err); err != nil {
 		t.Fatalf("ten %s: %v", strings.Join(args, " "), err)
 	}
 	return res

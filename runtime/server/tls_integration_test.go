@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/pebbletest"
+	"github.com/tenement/ten/internal/proc"
 	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/api"
 )
@@ -72,7 +73,7 @@ func (ts *tlsServer) curl(t *testing.T, url string, args ...string) (int, string
 	args = append([]string{"--silent", "--show-error", "--max-time", "60", "--cacert", ts.rootFile,
 		"--resolve", h + ":" + port + ":127.0.0.1"}, append(args, url)...)
 	out, err := exec.Command("curl", args...).CombinedOutput()
-	code, err := tensite.ExitCode(err)
+	code, err := proc.ExitCode(err)
 	if err != nil {
 		t.Fatal(err)
 	}
