@@ -92,10 +92,10 @@ func Discover(ctx context.Context, dataDir string) (*RunningServer, error) {
 // reads the process's command line, working directory, environment,
 // listeners and children.
 func (s *RunningServer) inspect(ctx context.Context) error {
-	if !pidAlive(s.PID) {
+	if !proc.Alive(s.PID) {
 		return fmt.Errorf("the server says it is pid %d, but there is no such process", s.PID)
 	}
-	if !sameProcess(s.PID, s.ProcStartTime) {
+	if !proc.Same(s.PID, s.ProcStartTime) {
 		return fmt.Errorf("pid %d is not the process that answered the control socket (start time differs)", s.PID)
 	}
 	info, err := proc.Describe(ctx, s.PID)
@@ -115,18 +115,6 @@ func (s *RunningServer) inspect(ctx context.Context) error {
 	}
 	return nil
 }
-
-// procStartTime is pid's creation time in ms since the epoch.
-func procStartTime(pid int) (int64, error) { return proc.StartTime(pid) }
-
-// sameProcess reports whether pid is alive (not a zombie) and started at
-// startMS: the supervisor's rule, including for an unknown start time (see
-// proc.Same). A pid alive with another start time belongs to a stranger and
-// is never signalled.
-func sameProcess(pid int, startMS int64) bool { return proc.Same(pid, startMS) }
-
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool { return proc.Alive(pid) }
 
 // dialAddr turns a listening address into one to connect to: a wildcard
 // host (0.0.0.0, ::, empty) becomes loopback.

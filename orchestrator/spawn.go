@@ -32,7 +32,7 @@ type ServerProc struct {
 }
 
 // Alive reports whether the process is still the one recorded.
-func (p *ServerProc) Alive() bool { return p != nil && sameProcess(p.PID, p.StartTime) }
+func (p *ServerProc) Alive() bool { return p != nil && proc.Same(p.PID, p.StartTime) }
 
 // URL is the base URL of its HTTP server.
 func (p *ServerProc) URL() string { return "http://" + dialAddr(p.Addr) }
@@ -80,7 +80,7 @@ func startDetached(bin string, args []string, dir string, env []string, logPath 
 		s.err = cmd.Wait()
 		close(s.exited)
 	}()
-	if st, err := procStartTime(s.PID); err == nil {
+	if st, err := proc.StartTime(s.PID); err == nil {
 		s.StartTime = st
 	}
 	return s, nil

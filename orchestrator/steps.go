@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/fsutil"
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/orchestrator/journal"
 	"github.com/tenement/ten/runtime/handoff"
 )
@@ -263,7 +264,7 @@ func (u *upgrade) doWatch(ctx context.Context) (any, error) {
 		case <-time.After(min(500*time.Millisecond, time.Until(deadline)+time.Millisecond)):
 		}
 		out.Checks++
-		if !sameProcess(st.PID, st.ProcStartTime) {
+		if !proc.Same(st.PID, st.ProcStartTime) {
 			return nil, fmt.Errorf("the new server (pid %d) exited during the watch", st.PID)
 		}
 		h, err := getHealth(ctx, url)

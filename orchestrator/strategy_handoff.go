@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/handoff"
 )
 
@@ -122,7 +123,7 @@ func (u *upgrade) handOver(ctx context.Context, ctl *handoff.ControlClient, bin,
 		return ServerProc{}, fmt.Errorf("handoff to %s: %w", bin, err)
 	}
 	nw := ServerProc{PID: res.NewPID, Addr: addr, Binary: bin}
-	nw.StartTime, _ = procStartTime(res.NewPID)
+	nw.StartTime, _ = proc.StartTime(res.NewPID)
 	_, err = gate{URL: url, Version: version, PID: nw.PID, N: u.p.HealthChecks,
 		Timeout: u.p.HealthTimeout.D(), Alive: nw.Alive}.wait(ctx)
 	return nw, err

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/admin"
 	"github.com/tenement/ten/runtime/handoff"
 	"github.com/tenement/ten/runtime/supervisor"
@@ -151,7 +152,7 @@ func wakeAccept(addr net.Addr) (stop func()) {
 // Status answers the control socket's status request.
 func (s *server) Status(context.Context) (handoff.Status, error) {
 	exe, _ := os.Executable()
-	start, _ := supervisor.ProcStartTime(os.Getpid())
+	start, _ := proc.StartTime(os.Getpid())
 	return handoff.Status{
 		PID:           os.Getpid(),
 		ProcStartTime: start,

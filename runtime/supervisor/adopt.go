@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/logs"
 )
 
@@ -166,7 +167,7 @@ func (s *Supervisor) checkLiveness() {
 	s.mu.Unlock()
 	for i, in := range watch {
 		p := procs[i]
-		if SameProcess(p.pid, p.startTime) {
+		if proc.Same(p.pid, p.startTime) {
 			continue
 		}
 		p.exitErr = s.afterExit(in, p, nil, nil)
@@ -184,7 +185,7 @@ func (s *Supervisor) finishAdoption(ctx context.Context, a adoption) error {
 		s.log.Info("adopted instance", "instance", in.key.String(), "pid", a.pid, "port", a.port, "previous_owner", a.prevOwner)
 		s.emit(EventAdopted, in, nil)
 	}
-	if a.reused && pidAlive(a.pid) {
+	if a.reused && proc.Alive(a.pid) {
 		s.log.Warn("recorded pid belongs to another process now; not touching it",
 			"instance", in.key.String(), "pid", a.pid)
 	}

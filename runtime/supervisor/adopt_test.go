@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/logs"
 )
@@ -34,7 +35,7 @@ func TestAdoptAfterServerIsKilled(t *testing.T) {
 		t.Fatalf("helper said %q: %v", line, err)
 	}
 	t.Cleanup(func() {
-		if SameProcess(first.PID, first.ProcStartTime) {
+		if proc.Same(first.PID, first.ProcStartTime) {
 			syscall.Kill(-first.PID, syscall.SIGKILL)
 		}
 	})
@@ -117,7 +118,7 @@ func TestPIDReuseIsNotAdoptedOrKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stranger.Process.Kill(); stranger.Wait() })
-	st, err := ProcStartTime(stranger.Process.Pid)
+	st, err := proc.StartTime(stranger.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

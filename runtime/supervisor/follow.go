@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 const (
@@ -140,7 +142,7 @@ func (s *Supervisor) loadChecked(ctx context.Context, all bool) ([]row, procChec
 			out[r.key] = true
 			continue
 		}
-		out[r.key] = SameProcess(r.pid, r.startTime)
+		out[r.key] = proc.Same(r.pid, r.startTime)
 	}
 	return rows, out, nil
 }

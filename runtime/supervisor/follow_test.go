@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -183,7 +184,7 @@ func TestFollowerRefusesMutations(t *testing.T) {
 	if err := b.s.Shutdown(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if !SameProcess(in.PID, in.ProcStartTime) {
+	if !proc.Same(in.PID, in.ProcStartTime) {
 		t.Fatal("a follower's Shutdown(true) stopped the supervisor's tenant")
 	}
 	if r := readRow(t, a.db, "web", "x"); r.status != StateRunning || r.pid != in.PID || r.owner != "a" {

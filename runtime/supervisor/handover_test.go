@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 )
 
@@ -92,7 +93,7 @@ func TestHandOver(t *testing.T) {
 		if r := readRow(t, b.db, "web", was.ID); r.owner != "b" || r.pid != was.PID {
 			t.Errorf("%s row %+v", was.ID, r)
 		}
-		if !SameProcess(was.PID, was.ProcStartTime) {
+		if !proc.Same(was.PID, was.ProcStartTime) {
 			t.Errorf("%s's process is gone", was.ID)
 		}
 	}
@@ -147,7 +148,7 @@ func TestHandOver(t *testing.T) {
 	if err := a.s.Shutdown(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if !SameProcess(x.PID, x.ProcStartTime) || !SameProcess(re.PID, re.ProcStartTime) {
+	if !proc.Same(x.PID, x.ProcStartTime) || !proc.Same(re.PID, re.ProcStartTime) {
 		t.Error("a tenant died with the old server")
 	}
 	if l := readLeaseRow(t, b.db); l.holder != "b" {

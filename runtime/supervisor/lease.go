@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tenement/ten/internal/proc"
 )
 
 // role is what this server does with the tenants.
@@ -174,7 +176,7 @@ func (s *Supervisor) nowMS() int64 { return s.now().UnixMilli() }
 
 // expired reports whether the lease may be taken from its holder.
 func (s *Supervisor) expired(l leaseRow) bool {
-	if !SameProcess(l.pid, l.startTime) {
+	if !proc.Same(l.pid, l.startTime) {
 		return true
 	}
 	return time.Duration(s.nowMS()-l.heartbeat)*time.Millisecond > s.leaseStale()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
 )
@@ -297,7 +298,7 @@ func startHelperServer(t *testing.T, dir, bin string, health, lease time.Duratio
 	// Its tenants are killed once it is gone, so that it cannot restart them.
 	cmd, out := runHelper(t, dir, bin, func() {
 		for pid, start := range events.procs() {
-			if SameProcess(pid, start) {
+			if proc.Same(pid, start) {
 				syscall.Kill(-pid, syscall.SIGKILL)
 			}
 		}

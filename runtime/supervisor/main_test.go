@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
@@ -269,7 +270,7 @@ func newEnvAt(t *testing.T, dir string, cfg *config.Config, db *sql.DB, mod func
 		// Anything left over, but only if the pid is still the same
 		// process: pids are reused, and a stranger must not be killed.
 		for pid, start := range e.events.procs() {
-			if SameProcess(pid, start) {
+			if proc.Same(pid, start) {
 				t.Errorf("tenant pid %d outlived the test", pid)
 				syscall.Kill(-pid, syscall.SIGKILL)
 			}
@@ -372,4 +373,4 @@ func getInfo(t testing.TB, addr string) info {
 }
 
 // alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool { return pidAlive(pid) }
+func alive(pid int) bool { return proc.Alive(pid) }

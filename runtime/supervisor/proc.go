@@ -10,18 +10,6 @@ import (
 	"github.com/tenement/ten/internal/proc"
 )
 
-// ProcStartTime returns when process pid started, in milliseconds since the
-// epoch, as recorded in instance_state.proc_start_time (see proc.StartTime).
-func ProcStartTime(pid int) (int64, error) { return proc.StartTime(pid) }
-
-// SameProcess reports whether pid is alive and is the process that started
-// at startMS; an unknown start time never is (see proc.Same, the one rule
-// the supervisor and ten-upgrade share).
-func SameProcess(pid int, startMS int64) bool { return proc.Same(pid, startMS) }
-
-// pidAlive reports whether pid exists and is not a zombie (see proc.Alive).
-func pidAlive(pid int) bool { return proc.Alive(pid) }
-
 // killGroup signals the process group led by pid (tenants run in their
 // own group, pgid = pid). It reports whether the group existed. A pid of
 // 0 or 1 names no tenant's group: kill(2) reads -1 as every process and 0
@@ -65,7 +53,7 @@ func (s *Supervisor) terminateWithin(ctx context.Context, p *process, grace time
 	if s.gone(p) {
 		return nil
 	}
-	if p.adopted && !SameProcess(p.pid, p.startTime) {
+	if p.adopted && !proc.Same(p.pid, p.startTime) {
 		return nil // gone, or the pid now belongs to someone else
 	}
 	if err := signal(p, syscall.SIGTERM); err != nil {
@@ -75,7 +63,7 @@ func (s *Supervisor) terminateWithin(ctx context.Context, p *process, grace time
 		return nil
 	}
 	s.log.Warn("process ignored SIGTERM, killing", "pid", p.pid, "grace", grace)
-	if p.adopted && !SameProcess(p.pid, p.startTime) {
+	if p.adopted && !proc.Same(p.pid, p.startTime) {
 		return nil
 	}
 	if err := signal(p, syscall.SIGKILL); err != nil {
@@ -93,7 +81,7 @@ func (s *Supervisor) terminateWithin(ctx context.Context, p *process, grace time
 // gone reports whether p has exited. For a child, the kernel knows before
 // our Wait goroutine has closed done: a zombie, or a pid already reaped.
 func (s *Supervisor) gone(p *process) bool {
-	return p.exited() || !pidAlive(p.pid)
+	return p.exited() || !proc.Alive(p.pid)
 }
 
 // waitGone waits up to d for p to exit. Our children are reaped by their

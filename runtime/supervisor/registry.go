@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/internal/sqlitefile"
 )
 
@@ -24,7 +25,7 @@ type serverRow struct {
 
 // liveServer reports whether r is another live server that heartbeats.
 func (s *Supervisor) liveServer(r serverRow) bool {
-	return r.id != s.opts.ServerID && SameProcess(r.pid, r.startTime) &&
+	return r.id != s.opts.ServerID && proc.Same(r.pid, r.startTime) &&
 		time.Duration(s.nowMS()-r.heartbeat)*time.Millisecond <= s.leaseStale()
 }
 
@@ -100,7 +101,7 @@ func (s *Supervisor) pruneServers(ctx context.Context) error {
 		return err
 	}
 	for _, r := range all {
-		if SameProcess(r.pid, r.startTime) {
+		if proc.Same(r.pid, r.startTime) {
 			continue
 		}
 		if _, err := s.opts.DB.ExecContext(ctx,

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/logs"
 )
@@ -86,7 +87,7 @@ func (s *Supervisor) launch(ctx context.Context, in *inst) (*process, error) {
 	}
 
 	p := &process{pid: cmd.Process.Pid, port: port, done: make(chan struct{}), cgroup: group}
-	p.startTime, err = ProcStartTime(p.pid)
+	p.startTime, err = proc.StartTime(p.pid)
 	if err != nil {
 		// It died at once; Wait below reports how.
 		s.log.Debug("process start time", "pid", p.pid, "err", err)

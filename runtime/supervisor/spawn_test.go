@@ -61,7 +61,7 @@ func TestSpawnRunsTenantAndRecordsIt(t *testing.T) {
 	}
 
 	// The start time is gopsutil's.
-	if st, err := ProcStartTime(in.PID); err != nil || st != in.ProcStartTime {
+	if st, err := proc.StartTime(in.PID); err != nil || st != in.ProcStartTime {
 		t.Errorf("start time %d, %v; recorded %d", st, err, in.ProcStartTime)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenement/ten/internal/proc"
 	"github.com/tenement/ten/runtime/config"
 	"github.com/tenement/ten/runtime/logs"
 )
@@ -136,7 +137,7 @@ func New(opts Options) (*Supervisor, error) {
 		opts.ServerID = newServerID()
 	}
 	pid := os.Getpid()
-	procStart, err := ProcStartTime(pid)
+	procStart, err := proc.StartTime(pid)
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: own process start time: %w", err)
 	}
