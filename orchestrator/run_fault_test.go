@@ -135,7 +135,7 @@ func TestRunFaultErrorsInWatch(t *testing.T) {
 	during := func(*exec.Cmd) {
 		// Once the old server is gone, the new one answers every request.
 		s.waitVersion(toVersion, 20*time.Second)
-		waitUntil(t, "the old server to exit", 20*time.Second, func() bool { return !procmark.Alive(oldPID) })
+		tensite.WaitFor(t, "the old server to exit", 20*time.Second, func() bool { return !procmark.Alive(oldPID) })
 		client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 20 * time.Second}
 		for i := 0; i < 25; i++ {
 			wg.Add(1)
@@ -208,7 +208,7 @@ func TestRunFaultPromoteFails(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	during := func(cmd *exec.Cmd) {
-		waitUntil(t, "ten-upgrade to stop before promote", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
+		tensite.WaitFor(t, "ten-upgrade to stop before promote", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
 		if out, err := exec.Command("mount", "-o", "remount,bind,ro", dir).CombinedOutput(); err != nil {
 			syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 			t.Fatalf("remount read-only: %v %s", err, out)

@@ -73,11 +73,6 @@ func (s *site) waitVersion(version string, timeout time.Duration) tensite.Health
 	return h
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	tensite.WaitFor(t, what, timeout, cond)
-}
-
 // waitTenants waits until the tenants run and returns their pids.
 func (s *site) waitTenants() map[string]int {
 	s.t.Helper()
@@ -119,7 +114,7 @@ func t0ctx() context.Context { return context.Background() }
 // oneServer checks that exactly one `ten serve` runs (no orphan).
 func (s *site) oneServer() {
 	s.t.Helper()
-	waitUntil(s.t, "a single ten serve process", 15*time.Second, func() bool { return len(s.Servers()) == 1 })
+	tensite.WaitFor(s.t, "a single ten serve process", 15*time.Second, func() bool { return len(s.Servers()) == 1 })
 }
 
 // result is a ten-upgrade invocation.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	tensite "github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/runtime/store"
 )
 
@@ -81,7 +82,7 @@ func TestRunFaultStagedChanged(t *testing.T) {
 	s := f.s
 	staged := filepath.Join(filepath.Dir(s.Bin), ".ten.new")
 	during := func(cmd *exec.Cmd) {
-		waitUntil(t, "ten-upgrade to stop before the switch", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
+		tensite.WaitFor(t, "ten-upgrade to stop before the switch", 30*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
 		copyFile(t, tenBinary(t, fromVariant), staged+".tmp", 0o755)
 		if err := os.Rename(staged+".tmp", staged); err != nil {
 			syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
@@ -104,7 +105,7 @@ func TestRunLockFollowsTheInstallation(t *testing.T) {
 	s1, s2 := filepath.Join(s.Dir, "s1"), filepath.Join(s.Dir, "s2")
 	var second result
 	during := func(cmd *exec.Cmd) {
-		waitUntil(t, "the first ten-upgrade to stop before its watch", 60*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
+		tensite.WaitFor(t, "the first ten-upgrade to stop before its watch", 60*time.Second, func() bool { return procState(cmd.Process.Pid) == 'T' })
 		defer syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
 		second = s.upgrade(nil, "run", "--state-dir", s2, "--binary", to, "--yes", "--json")
 		want := fmt.Sprintf("another ten-upgrade (pid %d, started at ", cmd.Process.Pid)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tenement/ten/internal/proc"
+	"github.com/tenement/ten/internal/site"
 	"github.com/tenement/ten/internal/testbin"
 	"github.com/tenement/ten/internal/testclock"
 	"github.com/tenement/ten/runtime/config"
@@ -308,16 +309,11 @@ func runHelper(t *testing.T, dir, bin string, gone func(), env ...string) (*exec
 	return cmd, out
 }
 
-// waitFor polls cond until it holds or d passes.
+// waitFor polls cond until it holds or d passes (site.WaitFor, with the
+// arguments in the order this package's many calls use).
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	site.WaitFor(t, what, d, cond)
 }
 
 // holds polls cond for d and fails as soon as it does not hold: for what
