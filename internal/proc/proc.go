@@ -133,6 +133,13 @@ func HostPID() (int, error) {
 	return pid, nil
 }
 
+// Namespace names the namespace of kind ns ("pid", "mnt", ...) that pid
+// is in, as the kernel's link reads ("pid:[4026531836]"): two processes
+// share the namespace when the names are equal.
+func Namespace(pid int, ns string) (string, error) {
+	return os.Readlink(path(pid, filepath.Join("ns", ns)))
+}
+
 // handle is gopsutil's view of pid, without NewProcess's pidfd (see
 // StartTime).
 func handle(pid int) *process.Process {

@@ -242,3 +242,20 @@ func TestParseCgroups(t *testing.T) {
 		}
 	}
 }
+
+func TestNamespace(t *testing.T) {
+	cmd, _, _, _ := child(t)
+	mine, err := Namespace(os.Getpid(), "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(mine, "pid:[") {
+		t.Errorf("Namespace(self, pid) = %q, want pid:[inode]", mine)
+	}
+	if theirs, err := Namespace(cmd.Process.Pid, "pid"); err != nil || theirs != mine {
+		t.Errorf("a child's pid namespace = %q, %v; want ours, %q", theirs, err, mine)
+	}
+	if _, err := Namespace(cmd.Process.Pid, "no-such-kind"); err == nil {
+		t.Error("Namespace of an unknown kind did not fail")
+	}
+}

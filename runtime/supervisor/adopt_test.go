@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -266,8 +265,8 @@ func TestNamespaceIsolation(t *testing.T) {
 		t.Fatalf("tenant sees pid %d in its namespace (want 1), %d on the host (want %d)", got.NsPID, got.PID, in.PID)
 	}
 	for _, ns := range []string{"pid", "mnt"} {
-		mine, err1 := os.Readlink("/proc/self/ns/" + ns)
-		theirs, err2 := os.Readlink("/proc/" + strconv.Itoa(in.PID) + "/ns/" + ns)
+		mine, err1 := proc.Namespace(os.Getpid(), ns)
+		theirs, err2 := proc.Namespace(in.PID, ns)
 		if err1 != nil || err2 != nil || mine == theirs {
 			t.Errorf("%s namespace: ours %q, tenant's %q (%v %v)", ns, mine, theirs, err1, err2)
 		}
