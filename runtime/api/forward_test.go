@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tenement/ten/runtime/supervisor"
 )
 
 // followerSup is a backend that follows the server at addr; with
@@ -126,5 +129,81 @@ func TestFollowerForwardsMutationsToSupervisor(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unauthenticated: %d", resp.StatusCode)
+	}
+}
+
+// handingOverSup supervises until its first mutation, which it refuses as
+// a server whose lease moved to owner meanwhile (a hand-over between the
+// look at the lease and the call); undo makes the hand-over fail instead.
+type handingOverSup struct {
+	*fakeSup
+	addr  string
+	undo  bool
+	moved atomic.Bool
+}
+
+func (f *handingOverSup) Holder() (string, string, bool) {
+	if f.moved.Load() && !f.undo {
+		return "owner", f.addr, false
+	}
+	return "srv1", "", true
+}
+
+func (f *handingOverSup) SetWeight(ctx context.Context, service, id string, w int) error {
+	if f.moved.CompareAndSwap(false, true) {
+		return fmt.Errorf("%s:%s: %w", service, id, supervisor.ErrNotSupervisor)
+	}
+	return f.fakeSup.SetWeight(ctx, service, id, w)
+}
+
+func TestMutationRefusedDuringHandOverIsPassedOn(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		undo      bool
+		via       string
+		wantCode  int
+		wantOwner int // requests the owner received
+	}{
+		{"sent on to the new holder", false, "", http.StatusCreated, 1},
+		{"handled here when the hand-over is undone", true, "", http.StatusOK, 0},
+		{"refused after too many servers", false, "a, b, c", http.StatusServiceUnavailable, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got atomic.Int64
+			owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got.Add(1)
+				if b, _ := io.ReadAll(r.Body); string(b) != `{"weight":5}` {
+					t.Errorf("owner received body %q", b)
+				}
+				w.WriteHeader(http.StatusCreated)
+			}))
+			defer owner.Close()
+			fs := newFakeSup("api")
+			fs.insts["api:x"] = supervisor.Instance{Service: "api", ID: "x"}
+			be := &handingOverSup{fakeSup: fs, addr: strings.TrimPrefix(owner.URL, "http://"), undo: tt.undo}
+			a := New(Options{Backend: be, DB: openDB(t), Health: Health{ServerID: "srv1"}, Streams: context.Background()})
+			admin, err := a.Tokens().Issue(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(a)
+			defer srv.Close()
+			req, _ := http.NewRequest("PUT", srv.URL+"/api/instances/api:x/weight", strings.NewReader(`{"weight":5}`))
+			req.Header.Set("Authorization", "Bearer "+admin)
+			if tt.via != "" {
+				req.Header.Set(forwardedHeader, tt.via)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode || got.Load() != int64(tt.wantOwner) {
+				t.Errorf("status %d, owner received %d; want %d, %d", resp.StatusCode, got.Load(), tt.wantCode, tt.wantOwner)
+			}
+			if resp.Header.Get(movedHeader) != "" {
+				t.Errorf("the internal %s header reached the client", movedHeader)
+			}
+		})
 	}
 }

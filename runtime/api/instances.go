@@ -400,6 +400,7 @@ func (a *API) backendError(w http.ResponseWriter, op, name string, err error) {
 	switch matched {
 	case supervisor.ErrNotSupervisor:
 		w.Header().Set("Retry-After", "1")
+		w.Header().Set(movedHeader, "1") // toSupervisor may pass the request on
 	case context.Canceled:
 		a.log.Info("api: request cancelled", "op", op, "instance", name)
 	}
