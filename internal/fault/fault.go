@@ -12,7 +12,8 @@
 // "journal.undoing" and "journal.undone" with a step's name, once the
 // journal has recorded it (orchestrator/journal); "store.backup.step" after
 // each step of an online backup and "store.backup.copied" with the copy's
-// path before it is checked (runtime/store).
+// path before it is checked (internal/sqlitefile, for runtime/store and
+// ten-upgrade).
 package fault
 
 import (

@@ -59,7 +59,7 @@ func (a *API) toSupervisor(next http.Handler) http.Handler {
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+			writeError(w, http.StatusBadRequest, "read request body: "+err.Error()+" (send a JSON body of at most 1 MiB)")
 			return
 		}
 		id, addr, self := h.Holder()
